@@ -1,1 +1,44 @@
-fn main() {}
+//! The `weir` command: one binary for every part of Weir.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "Continuous security for Linux fleets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything on this machine: collector, embedded storage, a local sensor, the console.
+    Up(cmd::up::Args),
+    /// Run the on-host sensor.
+    Sensor(cmd::sensor::Args),
+    /// Run the collector (ingest, evidence log, index, detection, API).
+    Server(cmd::server::Args),
+    /// Lint, test and run detection rules.
+    Rules(cmd::rules::Args),
+    /// Search stored events.
+    Query(cmd::query::Args),
+    /// Verify the evidence log: signatures, hash chains, Merkle checkpoints.
+    Verify(cmd::verify::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let code = match Cli::parse().command {
+        Command::Up(args) => cmd::up::run(args)?,
+        Command::Sensor(args) => cmd::sensor::run(args)?,
+        Command::Server(args) => cmd::server::run(args)?,
+        Command::Rules(args) => cmd::rules::run(args)?,
+        Command::Query(args) => cmd::query::run(args)?,
+        Command::Verify(args) => cmd::verify::run(args)?,
+    };
+    std::process::exit(code);
+}

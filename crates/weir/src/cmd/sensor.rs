@@ -1,0 +1,8 @@
+//! `weir sensor`.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("weir sensor is not available in this build yet")
+}

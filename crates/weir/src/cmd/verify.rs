@@ -1,0 +1,8 @@
+//! `weir verify`.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("weir verify is not available in this build yet")
+}
