@@ -158,6 +158,8 @@ pub fn to_ecs(event: &Event) -> Map<String, Value> {
             put(&mut out, "integrity.detail", &i.detail);
             out.insert("integrity.first_seq".into(), json!(i.first_seq));
             out.insert("integrity.last_seq".into(), json!(i.last_seq));
+            put(&mut out, "integrity.host_id", &i.host_id);
+            out.insert("integrity.batch_index".into(), json!(i.batch_index));
         }
         Some(Body::Action(a)) => {
             put(&mut out, "event.action", "response");
