@@ -130,6 +130,9 @@ pub fn to_ecs(event: &Event) -> Map<String, Value> {
             out.insert("loss.user_queue".into(), json!(l.user_queue));
             out.insert("loss.spool_batches".into(), json!(l.spool_batches));
             out.insert("loss.spool_events".into(), json!(l.spool_events));
+            if !l.spool.is_empty() {
+                out.insert("loss.spool".into(), json!(l.spool));
+            }
             let total = l.kernel_ring.values().sum::<u64>() + l.user_queue.values().sum::<u64>() + l.spool_events;
             out.insert("loss.total".into(), json!(total));
         }
