@@ -1,0 +1,352 @@
+//! Alert store (SQLite): every rule match is recorded once (rule, host,
+//! event sequence, evidence leaf), and matches of one rule with one group key
+//! inside the realert window fold into a single alert with a count, so a
+//! noisy rule pages once, not a thousand times.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// Why the alert store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("alert store {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("alert store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Whether a rule's hits page people or are only counted (staged rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Alert,
+    Shadow,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Alert => "alert",
+            Mode::Shadow => "shadow",
+        }
+    }
+}
+
+/// One event matched by one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleMatch {
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: String,
+    pub mode: Mode,
+    pub host_id: String,
+    /// Values of the rule's suppression fields (or the host) joined: what dedup groups on.
+    pub group_key: String,
+    /// The human behind the event (login user, else user), when known.
+    pub actor: String,
+    /// A short line for people: command line, file path or destination.
+    pub summary: String,
+    pub event_seq: u64,
+    pub evidence_leaf: u64,
+    pub time_unix_ns: u64,
+}
+
+/// What recording a match did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new alert was opened.
+    Opened(i64),
+    /// Folded into an alert still inside its realert window.
+    Folded(i64),
+    /// This (rule, host, event) was already recorded (replay after restart).
+    Duplicate,
+}
+
+/// An alert as listed by the API and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: String,
+    pub mode: Mode,
+    pub host_id: String,
+    pub group_key: String,
+    pub actor: String,
+    pub summary: String,
+    pub first_unix_ns: u64,
+    pub last_unix_ns: u64,
+    pub count: u64,
+    pub state: String,
+}
+
+/// Filters for [`AlertStore::list`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AlertQuery {
+    pub mode: Option<String>,
+    pub rule_id: Option<String>,
+    pub host: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Evidence events kept per alert; later matches only raise the count.
+const MAX_EVENTS_PER_ALERT: i64 = 100;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    rule_title TEXT NOT NULL,
+    level TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    host_id TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    first_unix_ns INTEGER NOT NULL,
+    last_unix_ns INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open'
+);
+CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (rule_id, group_key, mode, last_unix_ns);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (last_unix_ns);
+CREATE TABLE IF NOT EXISTS matches (
+    rule_id TEXT NOT NULL,
+    host_id TEXT NOT NULL,
+    event_seq INTEGER NOT NULL,
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    evidence_leaf INTEGER NOT NULL,
+    time_unix_ns INTEGER NOT NULL,
+    PRIMARY KEY (rule_id, host_id, event_seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS matches_by_alert ON matches (alert_id);
+";
+
+/// SQLite-backed alerts and matches.
+pub struct AlertStore {
+    conn: Connection,
+}
+
+impl AlertStore {
+    pub fn open(path: &Path) -> Result<AlertStore, AlertError> {
+        let open_err = |source| AlertError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(AlertStore { conn })
+    }
+
+    /// Records matches in one transaction, folding each into an open alert of
+    /// the same rule, group key and mode last seen within `realert_ns`.
+    pub fn record(&mut self, matches: &[RuleMatch], realert_ns: u64) -> Result<Vec<Recorded>, AlertError> {
+        let tx = self.conn.transaction()?;
+        let mut out = Vec::with_capacity(matches.len());
+        for m in matches {
+            let seen: Option<i64> = tx
+                .query_row(
+                    "SELECT alert_id FROM matches WHERE rule_id = ?1 AND host_id = ?2 AND event_seq = ?3",
+                    params![m.rule_id, m.host_id, m.event_seq as i64],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if seen.is_some() {
+                out.push(Recorded::Duplicate);
+                continue;
+            }
+            let window_start = m.time_unix_ns.saturating_sub(realert_ns) as i64;
+            let open: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM alerts WHERE rule_id = ?1 AND group_key = ?2 AND mode = ?3
+                     AND state = 'open' AND last_unix_ns >= ?4 ORDER BY last_unix_ns DESC LIMIT 1",
+                    params![m.rule_id, m.group_key, m.mode.as_str(), window_start],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let recorded = match open {
+                Some(id) => {
+                    tx.execute(
+                        "UPDATE alerts SET count = count + 1, last_unix_ns = MAX(last_unix_ns, ?2),
+                         first_unix_ns = MIN(first_unix_ns, ?2) WHERE id = ?1",
+                        params![id, m.time_unix_ns as i64],
+                    )?;
+                    Recorded::Folded(id)
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO alerts (rule_id, rule_title, level, mode, host_id, group_key, actor, summary,
+                         first_unix_ns, last_unix_ns, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1)",
+                        params![
+                            m.rule_id,
+                            m.rule_title,
+                            m.level,
+                            m.mode.as_str(),
+                            m.host_id,
+                            m.group_key,
+                            m.actor,
+                            m.summary,
+                            m.time_unix_ns as i64
+                        ],
+                    )?;
+                    Recorded::Opened(tx.last_insert_rowid())
+                }
+            };
+            let alert_id = match recorded {
+                Recorded::Opened(id) | Recorded::Folded(id) => id,
+                Recorded::Duplicate => unreachable!("duplicates were skipped above"),
+            };
+            let kept: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM matches WHERE alert_id = ?1",
+                params![alert_id],
+                |row| row.get(0),
+            )?;
+            // Past the cap the match is still remembered (so a replay is a
+            // duplicate) but under alert id 0, outside the evidence list.
+            let owner = if kept < MAX_EVENTS_PER_ALERT { alert_id } else { 0 };
+            tx.execute(
+                "INSERT INTO matches (rule_id, host_id, event_seq, alert_id, evidence_leaf, time_unix_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    m.rule_id,
+                    m.host_id,
+                    m.event_seq as i64,
+                    owner,
+                    m.evidence_leaf as i64,
+                    m.time_unix_ns as i64
+                ],
+            )?;
+            out.push(recorded);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Alerts, newest first.
+    pub fn list(&self, q: &AlertQuery) -> Result<Vec<Alert>, AlertError> {
+        let mut sql = String::from(
+            "SELECT id, rule_id, rule_title, level, mode, host_id, group_key, actor, summary,
+             first_unix_ns, last_unix_ns, count, state FROM alerts WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("mode", &q.mode),
+            ("rule_id", &q.rule_id),
+            ("host_id", &q.host),
+            ("state", &q.state),
+        ] {
+            if let Some(value) = value {
+                args.push(value.clone());
+                sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+            }
+        }
+        sql.push_str(&format!(
+            " ORDER BY last_unix_ns DESC LIMIT {}",
+            q.limit.unwrap_or(100).min(10_000)
+        ));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
+            let mode: String = row.get(4)?;
+            Ok(Alert {
+                id: row.get(0)?,
+                rule_id: row.get(1)?,
+                rule_title: row.get(2)?,
+                level: row.get(3)?,
+                mode: if mode == "shadow" { Mode::Shadow } else { Mode::Alert },
+                host_id: row.get(5)?,
+                group_key: row.get(6)?,
+                actor: row.get(7)?,
+                summary: row.get(8)?,
+                first_unix_ns: row.get::<_, i64>(9)? as u64,
+                last_unix_ns: row.get::<_, i64>(10)? as u64,
+                count: row.get::<_, i64>(11)? as u64,
+                state: row.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Evidence of an alert: (host, sequence, evidence leaf) of its kept events.
+    pub fn evidence(&self, alert_id: i64) -> Result<Vec<(String, u64, u64)>, AlertError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT host_id, event_seq, evidence_leaf FROM matches WHERE alert_id = ?1 ORDER BY time_unix_ns",
+        )?;
+        let rows = stmt.query_map(params![alert_id], |row| {
+            Ok((row.get(0)?, row.get::<_, i64>(1)? as u64, row.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(seq: u64, time_s: u64, group: &str) -> RuleMatch {
+        RuleMatch {
+            rule_id: "r1".into(),
+            rule_title: "Rule one".into(),
+            level: "high".into(),
+            mode: Mode::Alert,
+            host_id: "h1".into(),
+            group_key: group.into(),
+            actor: "alice".into(),
+            summary: "curl x | sh".into(),
+            event_seq: seq,
+            evidence_leaf: seq / 10,
+            time_unix_ns: time_s * 1_000_000_000,
+        }
+    }
+
+    #[test]
+    fn folds_inside_window_and_reopens_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+        let hour = 3600 * 1_000_000_000;
+        let r = store
+            .record(&[hit(1, 100, "g"), hit(2, 200, "g"), hit(3, 200, "other")], hour)
+            .unwrap();
+        assert!(matches!(r[0], Recorded::Opened(_)));
+        assert!(matches!(r[1], Recorded::Folded(_)));
+        assert!(matches!(r[2], Recorded::Opened(_)));
+        // Replay of an already-recorded event changes nothing.
+        assert_eq!(
+            store.record(&[hit(2, 200, "g")], hour).unwrap(),
+            vec![Recorded::Duplicate]
+        );
+        // Past the window a new alert opens.
+        assert!(matches!(
+            store.record(&[hit(4, 100 + 7200, "g")], hour).unwrap()[0],
+            Recorded::Opened(_)
+        ));
+        let alerts = store.list(&AlertQuery::default()).unwrap();
+        assert_eq!(alerts.len(), 3);
+        let first = alerts.iter().find(|a| a.group_key == "g" && a.count == 2).unwrap();
+        assert_eq!(
+            store.evidence(first.id).unwrap(),
+            vec![("h1".into(), 1, 0), ("h1".into(), 2, 0)]
+        );
+        let shadow = store
+            .list(&AlertQuery {
+                mode: Some("shadow".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(shadow.is_empty());
+    }
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.db");
+        AlertStore::open(&path).unwrap().record(&[hit(1, 1, "g")], 10).unwrap();
+        let mut store = AlertStore::open(&path).unwrap();
+        assert_eq!(store.record(&[hit(1, 1, "g")], 10).unwrap(), vec![Recorded::Duplicate]);
+        assert_eq!(store.list(&AlertQuery::default()).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,7 @@
+//! Weir's detection pipeline: runs the compiled rule set over every stored
+//! event and records matches as deduplicated alerts (shadow rules counted, not
+//! sent).
+
+pub mod alerts;
+
+pub use alerts::{Alert, AlertError, AlertQuery, AlertStore, Mode, Recorded, RuleMatch};
