@@ -1,0 +1,1106 @@
+// SPDX-License-Identifier: GPL-2.0
+// Weir sensor, kernel side: process, file, network and privilege telemetry
+// from tracepoints and BTF tracepoints, written to one ring buffer.
+//
+// Layouts of the records below are mirrored in src/probe/record.rs; change
+// both together. Every record starts with `struct hdr`.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+// ---------------------------------------------------------------- constants
+
+#define K_EXEC 1
+#define K_FORK 2
+#define K_EXIT 3
+#define K_FILE 4
+#define K_NET 5
+#define K_PRIV 6
+#define K_PTRACE 7
+#define K_MEMFD 8
+#define K_BPF 9
+#define K_MODULE 10
+#define K_MAX 16
+
+#define F_ARGS_TRUNC 1
+#define F_EXE_TRUNC 2
+#define F_CWD_TRUNC 4
+#define F_EXE_DELETED 8
+#define F_PATH_TRUNC 16
+
+#define ARGS_MAX 4096
+#define PATH_BUF 768
+#define NAME_READ 256
+#define PATH_DEPTH 24
+#define FPATH 256
+
+#define O_WRONLY_ 01
+#define O_RDWR_ 02
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
+#define AT_FDCWD_ -100
+#define AF_INET_ 2
+#define AF_INET6_ 10
+#define EINPROGRESS_ 115
+#define S_IFMT_ 00170000
+#define S_IFSOCK_ 0140000
+
+// Set by the loader before the object is loaded.
+const volatile u32 self_tgid = 0;
+const volatile u64 wake_bytes = 65536;
+
+// ---------------------------------------------------------------- records
+
+struct hdr {
+	u32 kind;
+	u32 flags;
+	u64 ktime_ns;
+	u32 tgid;
+	u32 tid;
+	u32 ppid;
+	u32 uid;
+	u32 gid;
+	u32 euid;
+	u32 egid;
+	u32 loginuid;
+	u32 sessionid;
+	u32 pad;
+	u64 start_ns;
+	char comm[16];
+};
+
+struct exec_rec {
+	struct hdr h;
+	u64 cgroup_id;
+	u32 pid_ns;
+	u32 mnt_ns;
+	u32 net_ns;
+	u32 args_len;
+	u32 exe_len;
+	u32 cwd_len;
+	char tty[32];
+	u32 exe_nlink;
+	u32 pad;
+	char exe[PATH_BUF];
+	char cwd[PATH_BUF];
+	char args[ARGS_MAX];
+};
+
+struct fork_rec {
+	struct hdr h;
+	u32 child_pid;
+	u32 pad;
+	u64 child_start_ns;
+};
+
+struct exit_rec {
+	struct hdr h;
+	u32 exit_code;
+	u32 pad;
+};
+
+// An LPM trie key laid out so the record's own path buffer is the key.
+struct path_key {
+	u32 prefixlen;
+	char data[FPATH];
+};
+
+struct file_rec {
+	struct hdr h;
+	u32 op;
+	u32 oflags;
+	u32 mode;
+	u32 uid_arg;
+	u32 gid_arg;
+	s32 dfd;
+	u32 path_len;
+	u32 path2_len;
+	struct path_key path;
+	struct path_key path2;
+};
+
+struct net_rec {
+	struct hdr h;
+	u32 op;
+	s32 ret;
+	u16 family;
+	u16 protocol;
+	u16 sport;
+	u16 dport;
+	u8 saddr[16];
+	u8 daddr[16];
+};
+
+struct priv_rec {
+	struct hdr h;
+	u32 op;
+	s32 ret;
+	u32 old_ids[3];
+	u32 pad;
+	s64 new_ids[3];
+	u64 cap_eff;
+	u64 cap_perm;
+};
+
+struct ptrace_rec {
+	struct hdr h;
+	u64 request;
+	u32 target;
+	s32 ret;
+};
+
+struct memfd_rec {
+	struct hdr h;
+	u32 mflags;
+	u32 pad;
+	char name[64];
+};
+
+struct bpf_rec {
+	struct hdr h;
+	u32 cmd;
+	u32 prog_type;
+	char name[16];
+};
+
+struct module_rec {
+	struct hdr h;
+	u32 which;
+	u32 pad;
+	char args[128];
+};
+
+// Arguments kept between a syscall's entry and its exit, per thread.
+struct pending {
+	u32 kind;
+	u32 op;
+	u64 args[4];
+	u32 old_ids[3];
+	u32 pad;
+	u8 sa[28];
+	u32 pad2;
+};
+
+union scratch {
+	struct exec_rec exec;
+	struct file_rec file;
+	struct net_rec net;
+	struct priv_rec priv;
+	struct memfd_rec memfd;
+	struct module_rec module;
+};
+
+// ---------------------------------------------------------------- maps
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+// Ring reserve/output failures, per CPU, indexed by record kind.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, K_MAX);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, union scratch);
+} scratch SEC(".maps");
+
+// Watched path prefixes: key = bit length + bytes, value unused.
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct path_key);
+	__type(value, u8);
+} watched SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, u32);
+	__type(value, struct pending);
+} inflight SEC(".maps");
+
+// ---------------------------------------------------------------- helpers
+
+static __always_inline void *scratch_buf(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline void count_drop(u32 kind)
+{
+	u64 *n = bpf_map_lookup_elem(&drops, &kind);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline void emit(void *rec, u64 size, u32 kind)
+{
+	u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	u64 flags = avail >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, flags) < 0)
+		count_drop(kind);
+}
+
+static __always_inline int is_self(void)
+{
+	return (u32)(bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+static __always_inline void fill_hdr(struct hdr *h, struct task_struct *t, u32 kind)
+{
+	const struct cred *cred = BPF_CORE_READ(t, cred);
+	h->kind = kind;
+	h->flags = 0;
+	h->ktime_ns = bpf_ktime_get_boot_ns();
+	h->tgid = BPF_CORE_READ(t, tgid);
+	h->tid = BPF_CORE_READ(t, pid);
+	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	h->uid = BPF_CORE_READ(cred, uid.val);
+	h->gid = BPF_CORE_READ(cred, gid.val);
+	h->euid = BPF_CORE_READ(cred, euid.val);
+	h->egid = BPF_CORE_READ(cred, egid.val);
+	h->loginuid = BPF_CORE_READ(t, loginuid.val);
+	h->sessionid = BPF_CORE_READ(t, sessionid);
+	h->pad = 0;
+	h->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), &t->comm);
+}
+
+static __always_inline void fill_current(struct hdr *h, u32 kind)
+{
+	fill_hdr(h, (struct task_struct *)bpf_get_current_task(), kind);
+}
+
+struct walk_ctx {
+	struct dentry *d;
+	struct vfsmount *vm;
+	struct mount *m;
+	char *buf;
+	u32 off;
+	u32 done;
+};
+
+static long walk_step(u64 i, struct walk_ctx *w)
+{
+	struct dentry *d = w->d;
+	struct vfsmount *vm = w->vm;
+	struct mount *m = w->m;
+	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == mroot) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+		if (mp == m) {
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = mp;
+		w->vm = &mp->mnt;
+		return 0;
+	}
+	if (d == parent) {
+		w->done = 1;
+		return 1;
+	}
+	u32 off = w->off;
+	if (off > PATH_BUF - NAME_READ)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	long n = bpf_probe_read_kernel_str(w->buf + off, NAME_READ, name);
+	if (n <= 0) {
+		w->done = 1;
+		return 1;
+	}
+	w->off = off + n;
+	w->d = parent;
+	return 0;
+}
+
+// Writes the path's components leaf first, each NUL-terminated; userspace
+// reverses them. Bounded by PATH_DEPTH steps and PATH_BUF bytes.
+static __always_inline u32 walk_path(struct dentry *d, struct vfsmount *vm, char *buf, u32 *flags, u32 trunc)
+{
+	struct walk_ctx w = {
+		.d = d,
+		.vm = vm,
+		.m = container_of(vm, struct mount, mnt),
+		.buf = buf,
+		.off = 0,
+		.done = 0,
+	};
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	if (!w.done)
+		*flags |= trunc;
+	return w.off;
+}
+
+// ---------------------------------------------------------------- process
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (is_self())
+		return 0;
+	struct exec_rec *e = scratch_buf();
+	if (!e)
+		return 0;
+	fill_hdr(&e->h, p, K_EXEC);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid_ns = BPF_CORE_READ(p, nsproxy, pid_ns_for_children, ns.inum);
+	e->mnt_ns = BPF_CORE_READ(p, nsproxy, mnt_ns, ns.inum);
+	e->net_ns = BPF_CORE_READ(p, nsproxy, net_ns, ns.inum);
+	e->tty[0] = 0;
+	struct tty_struct *tty = BPF_CORE_READ(p, signal, tty);
+	if (tty)
+		bpf_probe_read_kernel_str(e->tty, sizeof(e->tty), &tty->name);
+
+	struct file *f = BPF_CORE_READ(bprm, file);
+	e->exe_nlink = BPF_CORE_READ(f, f_inode, __i_nlink);
+	e->exe_len = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), e->exe, &e->h.flags,
+			       F_EXE_TRUNC);
+	e->cwd_len = walk_path(BPF_CORE_READ(p, fs, pwd.dentry), BPF_CORE_READ(p, fs, pwd.mnt), e->cwd, &e->h.flags,
+			       F_CWD_TRUNC);
+
+	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
+	u64 len = ae > as ? ae - as : 0;
+	if (len > ARGS_MAX) {
+		len = ARGS_MAX;
+		e->h.flags |= F_ARGS_TRUNC;
+	}
+	barrier_var(len);
+	if (len > ARGS_MAX)
+		len = ARGS_MAX;
+	if (len && bpf_probe_read_user(e->args, len, (void *)as) < 0)
+		len = 0;
+	e->args_len = len;
+	u64 size = offsetof(struct exec_rec, args) + len;
+	barrier_var(size);
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	emit(e, size, K_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (is_self())
+		return 0;
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0; // a new thread, not a new process
+	struct fork_rec r = {};
+	fill_current(&r.h, K_FORK);
+	r.child_pid = BPF_CORE_READ(child, tgid);
+	r.child_start_ns = BPF_CORE_READ(child, start_boottime);
+	emit(&r, sizeof(r), K_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
+{
+	if (is_self())
+		return 0;
+	if (!group_dead)
+		return 0;
+	struct exit_rec r = {};
+	fill_hdr(&r.h, p, K_EXIT);
+	r.exit_code = BPF_CORE_READ(p, exit_code);
+	emit(&r, sizeof(r), K_EXIT);
+	return 0;
+}
+
+// ---------------------------------------------------------------- files
+
+#define OP_OPEN_WRITE 1
+#define OP_CREATE 2
+#define OP_TRUNCATE 3
+#define OP_UNLINK 4
+#define OP_RENAME 5
+#define OP_CHMOD 6
+#define OP_CHOWN 7
+#define OP_LINK 8
+#define OP_SYMLINK 9
+
+// Reads a user path into `k`; returns 1 when it is absolute and watched.
+static __always_inline int read_watched(struct path_key *k, const char *upath, u32 *len)
+{
+	long n = bpf_probe_read_user_str(k->data, sizeof(k->data), upath);
+	if (n <= 1) {
+		*len = 0;
+		return 0;
+	}
+	*len = n - 1;
+	if (k->data[0] != '/')
+		return 0;
+	k->prefixlen = (n - 1) * 8;
+	return bpf_map_lookup_elem(&watched, k) != NULL;
+}
+
+static __always_inline struct file_rec *file_start(u32 op)
+{
+	struct file_rec *r = scratch_buf();
+	if (!r)
+		return NULL;
+	r->op = op;
+	r->oflags = 0;
+	r->mode = 0;
+	r->uid_arg = 0;
+	r->gid_arg = 0;
+	r->dfd = AT_FDCWD_;
+	r->path_len = 0;
+	r->path2_len = 0;
+	r->path2.data[0] = 0;
+	return r;
+}
+
+static __always_inline void file_emit(struct file_rec *r)
+{
+	fill_current(&r->h, K_FILE);
+	emit(r, sizeof(*r), K_FILE);
+}
+
+static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 oflags, u32 mode, u32 uid, u32 gid)
+{
+	if (is_self())
+		return 0;
+	struct file_rec *r = file_start(op);
+	if (!r)
+		return 0;
+	if (!read_watched(&r->path, upath, &r->path_len))
+		return 0;
+	r->dfd = dfd;
+	r->oflags = oflags;
+	r->mode = mode;
+	r->uid_arg = uid;
+	r->gid_arg = gid;
+	file_emit(r);
+	return 0;
+}
+
+// Rename and link: watched when either name is.
+static __always_inline int two_paths(u32 op, s32 dfd, const char *oldp, const char *newp, u32 flags)
+{
+	if (is_self())
+		return 0;
+	struct file_rec *r = file_start(op);
+	if (!r)
+		return 0;
+	int hit = read_watched(&r->path, newp, &r->path_len);
+	hit |= read_watched(&r->path2, oldp, &r->path2_len);
+	if (!hit)
+		return 0;
+	r->dfd = dfd;
+	r->oflags = flags;
+	file_emit(r);
+	return 0;
+}
+
+static __always_inline int open_common(s32 dfd, const char *upath, u64 flags, u32 mode)
+{
+	if (!(flags & (O_WRONLY_ | O_RDWR_ | O_CREAT_ | O_TRUNC_)))
+		return 0;
+	u32 op = OP_OPEN_WRITE;
+	if (flags & O_CREAT_)
+		op = OP_CREATE;
+	else if (flags & O_TRUNC_)
+		op = OP_TRUNCATE;
+	return one_path(op, dfd, upath, (u32)flags, mode, 0, 0);
+}
+
+#define ARG(i) ((ctx)->args[i])
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_common((s32)ARG(0), (const char *)ARG(1), ARG(2), (u32)ARG(3));
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int sys_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_common(AT_FDCWD_, (const char *)ARG(0), ARG(1), (u32)ARG(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_common(AT_FDCWD_, (const char *)ARG(0), O_CREAT_ | O_WRONLY_ | O_TRUNC_, (u32)ARG(1));
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+	if (bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2)) < 0)
+		return 0;
+	return open_common((s32)ARG(0), (const char *)ARG(1), how.flags, (u32)how.mode);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int sys_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_UNLINK, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(2), 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int sys_enter_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_rmdir")
+int sys_enter_rmdir(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0x200, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int sys_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return two_paths(OP_RENAME, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+}
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int sys_enter_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	return two_paths(OP_RENAME, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int sys_enter_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	return two_paths(OP_RENAME, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int sys_enter_linkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return two_paths(OP_LINK, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+}
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int sys_enter_link(struct trace_event_raw_sys_enter *ctx)
+{
+	return two_paths(OP_LINK, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+}
+
+// symlink(target, linkpath): only the new name is a path on this system.
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	struct file_rec *r = file_start(OP_SYMLINK);
+	if (!r)
+		return 0;
+	if (!read_watched(&r->path, (const char *)ARG(2), &r->path_len))
+		return 0;
+	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
+	r->path2_len = n > 1 ? n - 1 : 0;
+	r->dfd = (s32)ARG(1);
+	file_emit(r);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int sys_enter_symlink(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	struct file_rec *r = file_start(OP_SYMLINK);
+	if (!r)
+		return 0;
+	if (!read_watched(&r->path, (const char *)ARG(1), &r->path_len))
+		return 0;
+	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
+	r->path2_len = n > 1 ? n - 1 : 0;
+	file_emit(r);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int sys_enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), 0, (u32)ARG(2), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int sys_enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(3), (u32)ARG(2), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int sys_enter_chmod(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHMOD, AT_FDCWD_, (const char *)ARG(0), 0, (u32)ARG(1), 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchownat")
+int sys_enter_fchownat(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHOWN, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(4), 0, (u32)ARG(2), (u32)ARG(3));
+}
+
+SEC("tracepoint/syscalls/sys_enter_chown")
+int sys_enter_chown(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0, 0, (u32)ARG(1), (u32)ARG(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_lchown")
+int sys_enter_lchown(struct trace_event_raw_sys_enter *ctx)
+{
+	return one_path(OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0x100, 0, (u32)ARG(1), (u32)ARG(2));
+}
+
+// ---------------------------------------------------------------- network
+
+#define NET_CONNECT 1
+#define NET_ACCEPT 2
+#define NET_LISTEN 3
+#define NET_BIND 4
+
+static __always_inline u32 cur_tid(void)
+{
+	return (u32)bpf_get_current_pid_tgid();
+}
+
+// The socket behind descriptor `fd` of the current task, or NULL.
+static __always_inline struct sock *sock_of_fd(u64 fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f)
+		return NULL;
+	u16 mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT_) != S_IFSOCK_)
+		return NULL;
+	struct socket *s = BPF_CORE_READ(f, private_data);
+	return s ? BPF_CORE_READ(s, sk) : NULL;
+}
+
+// Fills family, protocol and both ends from the socket; returns 0 if not IP.
+static __always_inline int fill_from_sock(struct net_rec *r, struct sock *sk)
+{
+	if (!sk)
+		return 0;
+	u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AF_INET_ && fam != AF_INET6_)
+		return 0;
+	r->family = fam;
+	r->protocol = BPF_CORE_READ(sk, sk_protocol);
+	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (fam == AF_INET_) {
+		u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(r->saddr, &s, 4);
+		__builtin_memcpy(r->daddr, &d, 4);
+	} else {
+		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	return 1;
+}
+
+// Address from a sockaddr_in / sockaddr_in6 copied from userspace.
+static __always_inline int fill_from_sa(const u8 *sa, u8 *addr, u16 *port, u16 *family)
+{
+	u16 fam = *(const u16 *)sa;
+	if (fam != AF_INET_ && fam != AF_INET6_)
+		return 0;
+	*family = fam;
+	*port = ((u16)sa[2] << 8) | sa[3];
+	if (fam == AF_INET_)
+		__builtin_memcpy(addr, sa + 4, 4);
+	else
+		__builtin_memcpy(addr, sa + 8, 16);
+	return 1;
+}
+
+static __always_inline int stash_sockaddr(u32 op, u64 fd, const void *usa, u64 len)
+{
+	if (is_self())
+		return 0;
+	struct pending p = {};
+	p.kind = K_NET;
+	p.op = op;
+	p.args[0] = fd;
+	if (usa) {
+		if (len > sizeof(p.sa))
+			len = sizeof(p.sa);
+		if (len < 8)
+			return 0;
+		barrier_var(len);
+		if (len > sizeof(p.sa))
+			len = sizeof(p.sa);
+		if (bpf_probe_read_user(p.sa, len, usa) < 0)
+			return 0;
+		u16 fam = *(u16 *)p.sa;
+		if (fam != AF_INET_ && fam != AF_INET6_)
+			return 0;
+	}
+	u32 tid = cur_tid();
+	bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline struct net_rec *net_start(u32 op, s32 ret)
+{
+	struct net_rec *r = scratch_buf();
+	if (!r)
+		return NULL;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->ret = ret;
+	return r;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_sockaddr(NET_CONNECT, ARG(0), (const void *)ARG(1), ARG(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_sockaddr(NET_BIND, ARG(0), (const void *)ARG(1), ARG(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_listen")
+int sys_enter_listen(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_sockaddr(NET_LISTEN, ARG(0), NULL, 0);
+}
+
+static __always_inline int net_exit(struct trace_event_raw_sys_exit *ctx, u32 op)
+{
+	u32 tid = cur_tid();
+	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	if (!p)
+		return 0;
+	if (p->kind != K_NET || p->op != op) {
+		bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	s32 ret = (s32)ctx->ret;
+	struct net_rec *r = net_start(op, ret);
+	if (!r) {
+		bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	struct sock *sk = sock_of_fd(p->args[0]);
+	int ok = 0;
+	if (op == NET_LISTEN) {
+		ok = fill_from_sock(r, sk);
+	} else if (op == NET_BIND && ret == 0) {
+		// bound: the socket holds the address, with the port it was given.
+		ok = fill_from_sock(r, sk);
+		__builtin_memset(r->daddr, 0, sizeof(r->daddr));
+		r->dport = 0;
+	} else {
+		// connect: destination as asked; failed bind: local address as asked.
+		fill_from_sock(r, sk);
+		u8 *addr = op == NET_CONNECT ? r->daddr : r->saddr;
+		u16 *port = op == NET_CONNECT ? &r->dport : &r->sport;
+		ok = fill_from_sa(p->sa, addr, port, &r->family);
+		if (ok && op == NET_CONNECT && ret != 0 && ret != -EINPROGRESS_) {
+			__builtin_memset(r->saddr, 0, sizeof(r->saddr));
+			r->sport = 0;
+		}
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	if (!ok)
+		return 0;
+	fill_current(&r->h, K_NET);
+	emit(r, sizeof(*r), K_NET);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx, NET_CONNECT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx, NET_BIND);
+}
+
+SEC("tracepoint/syscalls/sys_exit_listen")
+int sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx, NET_LISTEN);
+}
+
+static __always_inline int accept_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	if (is_self())
+		return 0;
+	long ret = ctx->ret;
+	if (ret < 0)
+		return 0;
+	struct net_rec *r = net_start(NET_ACCEPT, 0);
+	if (!r)
+		return 0;
+	// On the accepted socket, the peer is the remote end.
+	if (!fill_from_sock(r, sock_of_fd(ret)))
+		return 0;
+	r->ret = (s32)ret;
+	fill_current(&r->h, K_NET);
+	emit(r, sizeof(*r), K_NET);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return accept_exit(ctx);
+}
+
+// ---------------------------------------------------------------- privilege
+
+#define P_SETUID 1
+#define P_SETGID 2
+#define P_SETREUID 3
+#define P_SETREGID 4
+#define P_SETRESUID 5
+#define P_SETRESGID 6
+#define P_CAPSET 7
+
+// `nargs`: how many arguments the syscall has; reading past them makes the
+// kernel refuse the attachment.
+static __always_inline int priv_enter(struct trace_event_raw_sys_enter *ctx, u32 op, int gids, int nargs)
+{
+	if (is_self())
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	struct pending p = {};
+	p.kind = K_PRIV;
+	p.op = op;
+	if (gids) {
+		p.old_ids[0] = BPF_CORE_READ(c, gid.val);
+		p.old_ids[1] = BPF_CORE_READ(c, egid.val);
+		p.old_ids[2] = BPF_CORE_READ(c, sgid.val);
+	} else {
+		p.old_ids[0] = BPF_CORE_READ(c, uid.val);
+		p.old_ids[1] = BPF_CORE_READ(c, euid.val);
+		p.old_ids[2] = BPF_CORE_READ(c, suid.val);
+	}
+	if (op == P_CAPSET) {
+		struct __user_cap_data_struct d[2] = {};
+		bpf_probe_read_user(&d, sizeof(d), (void *)ARG(1));
+		p.args[0] = (u64)d[0].effective | ((u64)d[1].effective << 32);
+		p.args[1] = (u64)d[0].permitted | ((u64)d[1].permitted << 32);
+	} else {
+		p.args[0] = ARG(0);
+		if (nargs > 1)
+			p.args[1] = ARG(1);
+		if (nargs > 2)
+			p.args[2] = ARG(2);
+	}
+	u32 tid = cur_tid();
+	bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int priv_exit(struct trace_event_raw_sys_exit *ctx, u32 op)
+{
+	u32 tid = cur_tid();
+	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	if (!p)
+		return 0;
+	if (p->kind != K_PRIV || p->op != op) {
+		bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	struct priv_rec *r = scratch_buf();
+	if (r) {
+		__builtin_memset(r, 0, sizeof(*r));
+		r->op = op;
+		r->ret = (s32)ctx->ret;
+		r->old_ids[0] = p->old_ids[0];
+		r->old_ids[1] = p->old_ids[1];
+		r->old_ids[2] = p->old_ids[2];
+		int n = (op == P_SETUID || op == P_SETGID) ? 1 : (op == P_SETREUID || op == P_SETREGID) ? 2 : 3;
+		r->new_ids[0] = (s32)p->args[0];
+		r->new_ids[1] = n > 1 ? (s64)(s32)p->args[1] : -1;
+		r->new_ids[2] = n > 2 ? (s64)(s32)p->args[2] : -1;
+		if (op == P_CAPSET) {
+			r->new_ids[0] = r->new_ids[1] = r->new_ids[2] = -1;
+			r->cap_eff = p->args[0];
+			r->cap_perm = p->args[1];
+		}
+		fill_current(&r->h, K_PRIV);
+		emit(r, sizeof(*r), K_PRIV);
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+#define PRIV_PAIR(name, op, gids, nargs)                                               \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                               \
+	int sys_enter_##name(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                         \
+		return priv_enter(ctx, op, gids, nargs);                                \
+	}                                                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                \
+	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
+	{                                                                         \
+		return priv_exit(ctx, op);                                        \
+	}
+
+PRIV_PAIR(setuid, P_SETUID, 0, 1)
+PRIV_PAIR(setgid, P_SETGID, 1, 1)
+PRIV_PAIR(setreuid, P_SETREUID, 0, 2)
+PRIV_PAIR(setregid, P_SETREGID, 1, 2)
+PRIV_PAIR(setresuid, P_SETRESUID, 0, 3)
+PRIV_PAIR(setresgid, P_SETRESGID, 1, 3)
+PRIV_PAIR(capset, P_CAPSET, 0, 2)
+
+// ---------------------------------------------------------------- ptrace, memfd, bpf, modules
+
+#define PTRACE_TRACEME_ 0
+#define PTRACE_POKETEXT_ 4
+#define PTRACE_POKEDATA_ 5
+#define PTRACE_POKEUSR_ 6
+#define PTRACE_SETREGS_ 13
+#define PTRACE_ATTACH_ 16
+#define PTRACE_SEIZE_ 0x4206
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int sys_enter_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	u64 req = ARG(0);
+	if (req != PTRACE_ATTACH_ && req != PTRACE_SEIZE_ && req != PTRACE_TRACEME_ && req != PTRACE_POKETEXT_ &&
+	    req != PTRACE_POKEDATA_ && req != PTRACE_POKEUSR_ && req != PTRACE_SETREGS_)
+		return 0;
+	struct pending p = {};
+	p.kind = K_PTRACE;
+	p.args[0] = req;
+	p.args[1] = ARG(1);
+	u32 tid = cur_tid();
+	bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ptrace")
+int sys_exit_ptrace(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = cur_tid();
+	struct pending *p = bpf_map_lookup_elem(&inflight, &tid);
+	if (!p)
+		return 0;
+	if (p->kind == K_PTRACE) {
+		struct ptrace_rec r = {};
+		r.request = p->args[0];
+		r.target = (u32)p->args[1];
+		r.ret = (s32)ctx->ret;
+		fill_current(&r.h, K_PTRACE);
+		emit(&r, sizeof(r), K_PTRACE);
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int sys_enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	struct memfd_rec *r = scratch_buf();
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+	bpf_probe_read_user_str(r->name, sizeof(r->name), (const char *)ARG(0));
+	r->mflags = (u32)ARG(1);
+	fill_current(&r->h, K_MEMFD);
+	emit(r, sizeof(*r), K_MEMFD);
+	return 0;
+}
+
+#define BPF_PROG_LOAD_ 5
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int sys_enter_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	if (ARG(0) != BPF_PROG_LOAD_)
+		return 0;
+	struct bpf_rec r = {};
+	r.cmd = BPF_PROG_LOAD_;
+	union bpf_attr *attr = (union bpf_attr *)ARG(1);
+	bpf_probe_read_user(&r.prog_type, sizeof(r.prog_type), &attr->prog_type);
+	bpf_probe_read_user(&r.name, sizeof(r.name), &attr->prog_name);
+	r.name[15] = 0;
+	fill_current(&r.h, K_BPF);
+	emit(&r, sizeof(r), K_BPF);
+	return 0;
+}
+
+// Attached only where the kernel has loadable modules.
+SEC("tracepoint/syscalls/sys_enter_init_module")
+int sys_enter_init_module(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	struct module_rec *r = scratch_buf();
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->which = 0;
+	bpf_probe_read_user_str(r->args, sizeof(r->args), (const char *)ARG(2));
+	fill_current(&r->h, K_MODULE);
+	emit(r, sizeof(*r), K_MODULE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_finit_module")
+int sys_enter_finit_module(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_self())
+		return 0;
+	struct module_rec *r = scratch_buf();
+	if (!r)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+	r->which = 1;
+	bpf_probe_read_user_str(r->args, sizeof(r->args), (const char *)ARG(1));
+	fill_current(&r->h, K_MODULE);
+	emit(r, sizeof(*r), K_MODULE);
+	return 0;
+}

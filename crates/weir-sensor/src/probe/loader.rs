@@ -1,0 +1,179 @@
+//! Loads the BPF object with aya, fills its configuration (own tgid, wake
+//! threshold, watched prefixes), attaches every program and hands back the
+//! ring buffer and the kernel drop counters.
+
+use std::path::Path;
+
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, Program, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::config::{SensorConfig, MAX_PREFIXES, MAX_PREFIX_LEN};
+use crate::SensorError;
+
+#[repr(C, align(8))]
+struct Aligned<B: ?Sized> {
+    bytes: B,
+}
+
+static OBJECT: &Aligned<[u8]> = &Aligned {
+    bytes: *include_bytes!(concat!(env!("OUT_DIR"), "/sensor.bpf.o")),
+};
+
+/// The compiled BPF object this build carries.
+pub fn object_bytes() -> &'static [u8] {
+    &OBJECT.bytes
+}
+
+const TRACEFS: &[&str] = &["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"];
+
+/// Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted (tracepoint
+/// attachment needs it to look up tracepoint ids). Harmless when it is.
+pub fn ensure_tracefs() {
+    if TRACEFS.iter().any(|root| Path::new(root).exists()) {
+        return;
+    }
+    let (src, target, fstype) = (c"tracefs", c"/sys/kernel/tracing", c"tracefs");
+    // SAFETY: all pointers are NUL-terminated constants; no data argument.
+    let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if r != 0 {
+        tracing::warn!(
+            "mounting tracefs on /sys/kernel/tracing: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// True when the tracepoint `category/name` exists on this kernel.
+pub fn tracepoint_exists(category: &str, name: &str) -> bool {
+    TRACEFS
+        .iter()
+        .any(|root| Path::new(root).join(category).join(name).exists())
+}
+
+pub struct Loaded {
+    /// Keeps programs and links alive; dropping it detaches everything.
+    pub ebpf: Ebpf,
+    pub ring: RingBuf<MapData>,
+    pub drops: PerCpuArray<MapData, u64>,
+    pub attached: Vec<String>,
+    /// Programs not attached because the kernel lacks their hook, with why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Loads and attaches the sensor's programs.
+pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError> {
+    let ring = config.ring_size();
+    let wake: u64 = (ring / 4) as u64;
+    let mut ebpf = EbpfLoader::new()
+        .override_global("self_tgid", &self_tgid, true)
+        .override_global("wake_bytes", &wake, true)
+        .map_max_entries("events", ring)
+        .load(object_bytes())
+        .map_err(|e| SensorError::Load(e.to_string()))?;
+
+    set_prefixes(&mut ebpf, &config.watch_prefixes)?;
+    ensure_tracefs();
+
+    let btf = Btf::from_sys_fs().map_err(|e| SensorError::Load(format!("reading kernel BTF: {e}")))?;
+    let mut attached = Vec::new();
+    let mut skipped = Vec::new();
+    for (name, prog) in ebpf.programs_mut() {
+        let name = name.to_string();
+        match prog {
+            Program::BtfTracePoint(p) => {
+                let tp = match name.as_str() {
+                    "on_exec" => "sched_process_exec",
+                    "on_fork" => "sched_process_fork",
+                    "on_exit" => "sched_process_exit",
+                    other => return Err(SensorError::Load(format!("unexpected BTF program {other}"))),
+                };
+                attach_btf(p, tp, &btf).map_err(|e| SensorError::Attach(name.clone(), e))?;
+                attached.push(name);
+            }
+            Program::TracePoint(p) => {
+                if !tracepoint_exists("syscalls", &name)
+                    && !name.ends_with("init_module")
+                    && name != "sys_enter_fchmodat2"
+                {
+                    return Err(SensorError::Attach(
+                        name.clone(),
+                        "tracepoint not found (is tracefs mounted?)".into(),
+                    ));
+                }
+                if !tracepoint_exists("syscalls", &name) {
+                    skipped.push((name.clone(), "no such tracepoint on this kernel".to_string()));
+                    continue;
+                }
+                attach_tp(p, &name).map_err(|e| SensorError::Attach(name.clone(), e))?;
+                attached.push(name);
+            }
+            _ => return Err(SensorError::Load(format!("unexpected program type for {name}"))),
+        }
+    }
+    let ring = RingBuf::try_from(ebpf.take_map("events").ok_or_else(|| missing("events"))?)
+        .map_err(|e| SensorError::Load(format!("ring buffer: {e}")))?;
+    let drops = PerCpuArray::try_from(ebpf.take_map("drops").ok_or_else(|| missing("drops"))?)
+        .map_err(|e| SensorError::Load(format!("drop counters: {e}")))?;
+    Ok(Loaded {
+        ebpf,
+        ring,
+        drops,
+        attached,
+        skipped,
+    })
+}
+
+fn missing(map: &str) -> SensorError {
+    SensorError::Load(format!("map {map} missing from the BPF object"))
+}
+
+fn attach_btf(p: &mut BtfTracePoint, tp: &str, btf: &Btf) -> Result<(), String> {
+    p.load(tp, btf).map_err(|e| format!("load: {e:?}"))?;
+    p.attach().map_err(|e| format!("attach: {e:?}"))?;
+    Ok(())
+}
+
+fn attach_tp(p: &mut TracePoint, name: &str) -> Result<(), String> {
+    p.load().map_err(|e| format!("load: {e:?}"))?;
+    p.attach("syscalls", name).map_err(|e| format!("attach: {e:?}"))?;
+    Ok(())
+}
+
+/// Checks and writes the watched prefixes into the kernel's LPM trie.
+fn set_prefixes(ebpf: &mut Ebpf, prefixes: &[String]) -> Result<(), SensorError> {
+    if prefixes.len() > MAX_PREFIXES {
+        return Err(SensorError::Config(format!(
+            "{} watch prefixes; at most {MAX_PREFIXES}",
+            prefixes.len()
+        )));
+    }
+    let mut trie: LpmTrie<&mut MapData, [u8; 256], u8> =
+        LpmTrie::try_from(ebpf.map_mut("watched").ok_or_else(|| missing("watched"))?)
+            .map_err(|e| SensorError::Load(format!("watched map: {e}")))?;
+    for p in prefixes {
+        let b = p.as_bytes();
+        if !p.starts_with('/') || b.is_empty() || b.len() > MAX_PREFIX_LEN || b.contains(&0) {
+            return Err(SensorError::Config(format!(
+                "watch prefix {p:?} must be an absolute path of at most {MAX_PREFIX_LEN} bytes"
+            )));
+        }
+        let mut data = [0u8; 256];
+        data[..b.len()].copy_from_slice(b);
+        trie.insert(&Key::new((b.len() * 8) as u32, data), 1, 0)
+            .map_err(|e| SensorError::Load(format!("adding watch prefix {p:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Sum over CPUs of the kernel's ring drop counter of each record kind.
+pub fn kernel_drops(drops: &PerCpuArray<MapData, u64>) -> [u64; crate::probe::record::K_MAX as usize] {
+    let mut out = [0u64; crate::probe::record::K_MAX as usize];
+    for (i, slot) in out.iter_mut().enumerate() {
+        if let Ok(v) = drops.get(&(i as u32), 0) {
+            *slot = v.iter().sum();
+        }
+    }
+    out
+}
