@@ -122,6 +122,11 @@ impl CompiledRange {
         vulnerable
     }
 
+    /// The events as written (limits excluded), in evaluation order.
+    pub fn events(&self) -> impl Iterator<Item = (EventKind, &str)> {
+        self.events.iter().map(|(_, k, s)| (*k, s.as_str()))
+    }
+
     /// The first `fixed` version above `v`, as written in the record.
     pub fn fixed_after(&self, v: &Version) -> Option<&str> {
         self.events
