@@ -312,9 +312,14 @@ static long walk_step(u64 i, struct walk_ctx *w)
 		w->vm = &mp->mnt;
 		return 0;
 	}
+	int pseudo = 0;
 	if (d == parent) {
 		w->done = 1;
-		return 1;
+		if (w->off != 0)
+			return 1;
+		// A file that never had a place in a tree (memfd, anon inode): the
+		// kernel names it "/<name>"; so do we.
+		pseudo = 1;
 	}
 	u32 off = w->off;
 	if (off > PATH_BUF - NAME_READ)
@@ -327,7 +332,7 @@ static long walk_step(u64 i, struct walk_ctx *w)
 	}
 	w->off = off + n;
 	w->d = parent;
-	return 0;
+	return pseudo;
 }
 
 // Writes the path's components leaf first, each NUL-terminated; userspace
@@ -370,6 +375,11 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	struct file *f = BPF_CORE_READ(bprm, file);
 	e->exe_nlink = BPF_CORE_READ(f, f_inode, __i_nlink);
+	// Unhashed dentry: the file was deleted, or never had a name (memfd);
+	// the kernel's d_path says " (deleted)" for both.
+	struct dentry *exe_d = BPF_CORE_READ(f, f_path.dentry);
+	if (!BPF_CORE_READ(exe_d, d_hash.pprev) && exe_d != BPF_CORE_READ(exe_d, d_parent))
+		e->h.flags |= F_EXE_DELETED;
 	e->exe_len = walk_path(BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt), e->exe, &e->h.flags,
 			       F_EXE_TRUNC);
 	e->cwd_len = walk_path(BPF_CORE_READ(p, fs, pwd.dentry), BPF_CORE_READ(p, fs, pwd.mnt), e->cwd, &e->h.flags,

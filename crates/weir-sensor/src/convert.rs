@@ -156,7 +156,7 @@ impl Converter {
                     args.push(h.comm.clone().into_bytes());
                 }
                 let mut executable = String::from_utf8_lossy(&e.exe).into_owned();
-                if e.exe_nlink == 0 {
+                if h.flags & record::F_EXE_DELETED != 0 || e.exe_nlink == 0 {
                     executable.push_str(" (deleted)");
                 }
                 let memfd = executable.starts_with("/memfd:");

@@ -20,6 +20,7 @@ pub const K_MAX: u32 = 16;
 pub const F_ARGS_TRUNC: u32 = 1;
 pub const F_EXE_TRUNC: u32 = 2;
 pub const F_CWD_TRUNC: u32 = 4;
+pub const F_EXE_DELETED: u32 = 8;
 
 /// Event kind name for a kernel record kind (the names `weir_event::kind_name` uses).
 pub fn kind_name(kind: u32) -> &'static str {
@@ -156,7 +157,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn bytes(&self, field: &'static str, offset: usize, n: usize) -> Result<&'a [u8], RecordError> {
         self.b
-            .get(offset..offset.checked_add(n).unwrap_or(usize::MAX))
+            .get(offset..offset.saturating_add(n))
             .ok_or(RecordError::Short {
                 field,
                 offset,
