@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::LoadError;
 use crate::osv::{OsvAffected, OsvRecord};
-use crate::range::{AffectedRanges, RangeSkip, Verdict};
+use crate::range::{AffectedRanges, Installed, RangeSkip, Verdict};
 
 /// Timestamps are RFC 3339 instants.
 pub type DateTime = OffsetDateTime;
@@ -34,7 +34,12 @@ pub struct AffectedPackage {
 
 impl AffectedPackage {
     pub fn evaluate(&self, version: &str) -> Verdict {
-        self.ranges.evaluate(&self.ecosystem, version)
+        self.ranges.evaluate(&self.ecosystem, &mut Installed::new(version))
+    }
+
+    /// As [`AffectedPackage::evaluate`], reusing the installed version's parses.
+    pub fn evaluate_installed(&self, installed: &mut Installed<'_>) -> Verdict {
+        self.ranges.evaluate(&self.ecosystem, installed)
     }
 }
 
@@ -56,6 +61,8 @@ pub struct Advisory {
 fn parse_time(path: &Path, field: &str, s: &Option<String>) -> Result<Option<DateTime>, LoadError> {
     match s {
         None => Ok(None),
+        // The Go vulnerability database writes Go's zero time (0001-01-01T00:00:00Z) for "not set".
+        Some(s) if s.starts_with("0001-01-01T") => Ok(None),
         Some(s) => OffsetDateTime::parse(s, &Rfc3339)
             .map(Some)
             .map_err(|e| LoadError::Invalid {

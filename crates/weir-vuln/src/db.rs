@@ -9,7 +9,7 @@ use crate::error::LoadError;
 use crate::inventory::Package;
 use crate::osv::parse_record;
 use crate::policy::{Excluded, MinorDistroPolicy, Policy};
-use crate::range::{RangeSkip, Verdict};
+use crate::range::{Installed, RangeSkip, Verdict};
 
 /// What loading found, for the operator: counts, failed files with reasons, and skipped ranges.
 #[derive(Debug, Default)]
@@ -41,6 +41,31 @@ pub struct Match<'a> {
     pub excluded: Option<Excluded>,
 }
 
+/// Where a disclosure date comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisclosureBasis {
+    /// The `published` time of this record (the advisory itself or a linked one).
+    Published { id: String },
+    /// No record has a `published` time (the Go vulnerability database's own files leave it at Go's
+    /// zero time): January 1st of the year in this identifier (`CVE-2021-...`, `GO-2022-...`). Identifiers
+    /// are assigned around disclosure, so this errs on the old side by up to a year rather than hiding an
+    /// undated exposure. It is an estimate and is reported as one.
+    IdYear { id: String },
+}
+
+/// The year in identifiers shaped `PREFIX-YYYY-...` (CVE, GO, RUSTSEC, PYSEC, ...).
+fn id_year(id: &str) -> Option<i32> {
+    let mut parts = id.split('-');
+    let _prefix = parts.next()?;
+    let year = parts.next()?;
+    parts.next()?;
+    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let y: i32 = year.parse().ok()?;
+    (1990..=9999).contains(&y).then_some(y)
+}
+
 /// The oldest counted advisory exposed by an inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exposure {
@@ -51,6 +76,7 @@ pub struct Exposure {
     pub version: String,
     pub fixed: Option<String>,
     pub disclosed: DateTime,
+    pub disclosure_basis: DisclosureBasis,
     pub age_days: i64,
 }
 
@@ -244,10 +270,10 @@ impl VulnDb {
         }
     }
 
-    fn evaluate_one<'a>(&'a self, adv_idx: u32, aff_idx: u32, version: &str) -> Option<Match<'a>> {
+    fn evaluate_one<'a>(&'a self, adv_idx: u32, aff_idx: u32, version: &mut Installed<'_>) -> Option<Match<'a>> {
         let adv = &self.advisories[adv_idx as usize];
         let aff = &adv.affected[aff_idx as usize];
-        match aff.evaluate(version) {
+        match aff.evaluate_installed(version) {
             Verdict::Affected { fixed } => Some(Match {
                 advisory: adv,
                 affected: aff_idx as usize,
@@ -265,6 +291,7 @@ impl VulnDb {
             return Vec::new();
         };
         let mut out: Vec<Match<'_>> = Vec::new();
+        let mut installed = Installed::new(version);
         for &(a, i) in entries {
             if out
                 .last()
@@ -272,7 +299,7 @@ impl VulnDb {
             {
                 continue; // one match per advisory even if it lists the package twice
             }
-            if let Some(m) = self.evaluate_one(a, i, version) {
+            if let Some(m) = self.evaluate_one(a, i, &mut installed) {
                 out.push(m);
             }
         }
@@ -283,10 +310,20 @@ impl VulnDb {
     pub fn matches_linear_scan(&self, ecosystem: &str, package: &str, version: &str) -> Vec<Match<'_>> {
         let name = normalize_name(ecosystem, package);
         let mut out = Vec::new();
+        let pypi = ecosystem.split(':').next() == Some("PyPI");
+        let mut installed = Installed::new(version);
         for (a, adv) in self.advisories.iter().enumerate() {
             for (i, aff) in adv.affected.iter().enumerate() {
-                if aff.ecosystem == ecosystem && normalize_name(ecosystem, &aff.name) == name {
-                    if let Some(m) = self.evaluate_one(a as u32, i as u32, version) {
+                if aff.ecosystem != ecosystem {
+                    continue;
+                }
+                let same = if pypi {
+                    normalize_name(ecosystem, &aff.name) == name
+                } else {
+                    aff.name == name
+                };
+                if same {
+                    if let Some(m) = self.evaluate_one(a as u32, i as u32, &mut installed) {
                         out.push(m);
                         break;
                     }
@@ -306,13 +343,23 @@ impl VulnDb {
     }
 
     /// Earliest `published` across the advisory and the non-withdrawn records it names in `aliases` or
-    /// `upstream`, or that name it there, when they are in the database.
+    /// `upstream`, or that name it there, when they are in the database. Falls back to an estimate from
+    /// the year in the identifiers (see [`DisclosureBasis::IdYear`]); `None` only when neither exists.
     pub fn disclosed_at(&self, adv: &Advisory) -> Option<DateTime> {
-        let mut best = adv.published;
+        self.disclosure(adv).map(|(at, _)| at)
+    }
+
+    /// [`VulnDb::disclosed_at`] with where the date comes from.
+    pub fn disclosure(&self, adv: &Advisory) -> Option<(DateTime, DisclosureBasis)> {
+        let mut best: Option<(DateTime, DisclosureBasis)> = adv
+            .published
+            .map(|p| (p, DisclosureBasis::Published { id: adv.id.clone() }));
         let mut consider = |other: &Advisory| {
             if other.withdrawn.is_none() {
                 if let Some(p) = other.published {
-                    best = Some(best.map_or(p, |b| b.min(p)));
+                    if best.as_ref().is_none_or(|(b, _)| p < *b) {
+                        best = Some((p, DisclosureBasis::Published { id: other.id.clone() }));
+                    }
                 }
             }
         };
@@ -326,7 +373,21 @@ impl VulnDb {
                 consider(&self.advisories[i as usize]);
             }
         }
-        best
+        if best.is_some() {
+            return best;
+        }
+        std::iter::once(&adv.id)
+            .chain(&adv.aliases)
+            .chain(&adv.upstream)
+            .filter_map(|id| Some((id_year(id)?, id)))
+            .min()
+            .and_then(|(year, id)| {
+                let at = time::Date::from_calendar_date(year, time::Month::January, 1)
+                    .ok()?
+                    .midnight()
+                    .assume_utc();
+                Some((at, DisclosureBasis::IdYear { id: id.clone() }))
+            })
     }
 
     /// The counted advisory with the earliest disclosure across the inventory, with its age at `now`.
@@ -338,7 +399,7 @@ impl VulnDb {
                 if m.excluded.is_some() {
                     continue;
                 }
-                let Some(disclosed) = self.disclosed_at(m.advisory) else {
+                let Some((disclosed, basis)) = self.disclosure(m.advisory) else {
                     continue;
                 };
                 let better = match &best {
@@ -354,6 +415,7 @@ impl VulnDb {
                         version: p.version.clone(),
                         fixed: m.fixed.clone(),
                         disclosed,
+                        disclosure_basis: basis,
                         age_days: ((now - disclosed).whole_days()).max(0),
                     });
                 }

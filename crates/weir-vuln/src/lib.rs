@@ -11,7 +11,7 @@ pub mod range;
 pub mod version;
 
 pub use advisory::{Advisory, AffectedPackage, DateTime};
-pub use db::{normalize_name, Exposure, LoadReport, Match, VulnDb};
+pub use db::{normalize_name, DisclosureBasis, Exposure, LoadReport, Match, VulnDb};
 pub use error::{InventoryError, LoadError};
 pub use inventory::Package;
 pub use policy::{Excluded, MinorDistroPolicy, Policy};

@@ -180,21 +180,12 @@ impl AffectedRanges {
     /// `IsAffected`: any evaluable range contains the version, or the version is listed explicitly.
     /// An installed version that does not parse under a range's order cannot be placed in that range
     /// and only matches through the explicit list.
-    pub fn evaluate(&self, ecosystem: &str, installed: &str) -> Verdict {
-        let mut parsed: Vec<(Scheme, Option<Version>)> = Vec::with_capacity(2);
+    pub fn evaluate(&self, ecosystem: &str, installed: &mut Installed<'_>) -> Verdict {
         for r in &self.ranges {
-            let v = match parsed.iter().find(|(s, _)| *s == r.scheme) {
-                Some((_, v)) => v.clone(),
-                None => {
-                    let v = r.scheme.parse(installed).ok();
-                    parsed.push((r.scheme, v.clone()));
-                    v
-                }
-            };
-            if let Some(v) = v {
-                if r.contains(&v) {
+            if let Some(v) = installed.as_scheme(r.scheme) {
+                if r.contains(v) {
                     return Verdict::Affected {
-                        fixed: r.fixed_after(&v).map(str::to_string),
+                        fixed: r.fixed_after(v).map(str::to_string),
                     };
                 }
             }
@@ -202,11 +193,44 @@ impl AffectedRanges {
         if self
             .versions
             .iter()
-            .any(|listed| same_version(ecosystem, listed, installed))
+            .any(|listed| same_version(ecosystem, listed, installed.text))
         {
             return Verdict::Affected { fixed: None };
         }
         Verdict::NotAffected
+    }
+}
+
+/// An installed version string with its parses, each made once per scheme and reused across every
+/// advisory a lookup evaluates.
+#[derive(Debug)]
+pub struct Installed<'a> {
+    text: &'a str,
+    parsed: Vec<(Scheme, Option<Version>)>,
+}
+
+impl<'a> Installed<'a> {
+    pub fn new(text: &'a str) -> Installed<'a> {
+        Installed {
+            text,
+            parsed: Vec::with_capacity(1),
+        }
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// The version under this scheme, or `None` if it does not parse there.
+    pub fn as_scheme(&mut self, scheme: Scheme) -> Option<&Version> {
+        let i = match self.parsed.iter().position(|(s, _)| *s == scheme) {
+            Some(i) => i,
+            None => {
+                self.parsed.push((scheme, scheme.parse(self.text).ok()));
+                self.parsed.len() - 1
+            }
+        };
+        self.parsed[i].1.as_ref()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use weir_vuln::inventory::cargo_lock;
 use weir_vuln::range::EventKind;
-use weir_vuln::{DateTime, Excluded, LoadReport, VulnDb};
+use weir_vuln::{DateTime, DisclosureBasis, Excluded, LoadReport, VulnDb};
 
 fn corpus_dir(rel: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -234,6 +234,36 @@ fn withdrawn_records_in_the_corpus_never_count() {
             }
         }
     }
+}
+
+/// Every counted advisory gets a disclosure date; records with a real `published` time use it.
+#[test]
+fn every_record_has_a_disclosure_date() {
+    let db = both();
+    let (mut published, mut estimated) = (0, 0);
+    for adv in db.advisories() {
+        let (at, basis) = db
+            .disclosure(adv)
+            .unwrap_or_else(|| panic!("{} has no disclosure date", adv.id));
+        match basis {
+            DisclosureBasis::Published { .. } => {
+                assert!(adv.published.is_none_or(|p| at <= p));
+                published += 1;
+            }
+            DisclosureBasis::IdYear { .. } => {
+                assert_eq!(adv.published, None, "{}", adv.id);
+                estimated += 1;
+            }
+        }
+    }
+    println!("disclosure dates: {published} published, {estimated} estimated from identifier years");
+    let gin = db.get("GO-2020-0001").unwrap();
+    assert_eq!(
+        db.disclosure(gin).unwrap().1,
+        DisclosureBasis::Published {
+            id: "GO-2020-0001".into()
+        }
+    );
 }
 
 #[test]

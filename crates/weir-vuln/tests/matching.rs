@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use weir_vuln::range::RangeSkip;
-use weir_vuln::{DateTime, Excluded, LoadError, MinorDistroPolicy, Package, Policy, VulnDb};
+use weir_vuln::{DateTime, DisclosureBasis, Excluded, LoadError, MinorDistroPolicy, Package, Policy, VulnDb};
 
 fn ts(s: &str) -> DateTime {
     DateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
@@ -361,6 +361,11 @@ fn disclosure_is_the_earliest_published_across_linked_records() {
         r#"{"id":"H","affected":[{"package":{"ecosystem":"npm","name":"h"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}"#.into(),
     ]);
     let at = |id: &str| db.disclosed_at(db.get(id).unwrap());
+    assert_eq!(
+        db.disclosure(db.get("D").unwrap()).unwrap().1,
+        DisclosureBasis::Published { id: "E".into() },
+        "the date names the record it comes from"
+    );
     assert_eq!(at("A"), Some(ts("2019-03-01T00:00:00Z")));
     assert_eq!(
         at("B"),
@@ -391,6 +396,67 @@ fn disclosure_is_the_earliest_published_across_linked_records() {
             .unwrap()
             .age_days,
         0
+    );
+}
+
+#[test]
+fn undated_records_fall_back_to_the_year_in_their_identifiers() {
+    let r = r#"[{"type":"SEMVER","events":[{"introduced":"0"}]}]"#;
+    let db = db_of(&[
+        // Go's zero time means "not set".
+        record(
+            "GO-2022-0001",
+            "0001-01-01T00:00:00Z",
+            "Go",
+            "m",
+            r,
+            r#","aliases":["GHSA-xxxx-yyyy-zzzz","CVE-2019-1234"]"#,
+        ),
+        record("GO-2023-0002", "0001-01-01T00:00:00Z", "Go", "n", r, ""),
+        record(
+            "GO-2023-0003",
+            "0001-01-01T00:00:00Z",
+            "Go",
+            "o",
+            r,
+            r#","aliases":["OLD-1"]"#,
+        ),
+        record("OLD-1", "2015-06-01T00:00:00Z", "npm", "old", r, ""),
+    ]);
+    assert_eq!(db.get("GO-2022-0001").unwrap().published, None);
+    let (at, basis) = db.disclosure(db.get("GO-2022-0001").unwrap()).unwrap();
+    assert_eq!(
+        (at, basis),
+        (
+            ts("2019-01-01T00:00:00Z"),
+            DisclosureBasis::IdYear {
+                id: "CVE-2019-1234".into()
+            }
+        )
+    );
+    assert_eq!(
+        db.disclosed_at(db.get("GO-2023-0002").unwrap()),
+        Some(ts("2023-01-01T00:00:00Z"))
+    );
+    // A real published date on a linked record wins over any estimate.
+    assert_eq!(
+        db.disclosure(db.get("GO-2023-0003").unwrap()).unwrap(),
+        (
+            ts("2015-06-01T00:00:00Z"),
+            DisclosureBasis::Published { id: "OLD-1".into() }
+        )
+    );
+    let e = db
+        .oldest_exposure(&[Package::new("Go", "m", "v1.0.0")], ts("2024-01-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        (e.age_days, e.disclosure_basis),
+        (
+            1826,
+            DisclosureBasis::IdYear {
+                id: "CVE-2019-1234".into()
+            }
+        )
     );
 }
 
