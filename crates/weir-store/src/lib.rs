@@ -7,3 +7,4 @@
 
 pub mod evidence;
 pub mod index;
+pub mod layout;

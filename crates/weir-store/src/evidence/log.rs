@@ -256,13 +256,15 @@ impl EvidenceLog {
             number,
             first_leaf: header.first_leaf,
         });
-        for (offset, f) in &scan.frames {
-            self.load_frame(&name, *offset, f)?;
-        }
         if let Some(d) = scan.damage.first() {
             if !(last && d.torn_tail && scan.damage.len() == 1) {
                 return Err(damaged(&name, d.offset, d.error.to_string()));
             }
+        }
+        for (offset, f) in &scan.frames {
+            self.load_frame(&name, *offset, f)?;
+        }
+        if let Some(d) = scan.damage.first() {
             self.save_torn(&name, d.offset, &bytes[d.offset as usize..], d.error.to_string())?;
             let file = OpenOptions::new()
                 .write(true)

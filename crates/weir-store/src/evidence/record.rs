@@ -14,6 +14,7 @@ use prost::Message;
 use super::frame::Kind;
 
 /// One leaf of the evidence log.
+#[allow(clippy::large_enum_variant)] // built once per append, never stored in bulk
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// Binds a host id to its key; written by the collector at enrollment.

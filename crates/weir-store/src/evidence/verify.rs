@@ -7,7 +7,7 @@
 //! every problem with the file and byte offset, and the host, batch index
 //! and sequence range when the problem is about a host's batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
@@ -160,6 +160,13 @@ impl VerifyReport {
     }
 }
 
+/// Stands for a leaf that is missing or unreadable (no real hash is all zero).
+const HOLE: Hash = [0; 32];
+
+/// Largest jump in leaf numbers taken as lost leaves; a larger one is an
+/// edited leaf number (and would cost memory to represent).
+const MAX_GAP: u64 = 1 << 22;
+
 /// A run of missing leaf numbers, remembered until the end in case they
 /// turn up later (then they were reordered, not deleted).
 struct Gap {
@@ -184,9 +191,14 @@ struct Verifier<'a> {
     /// Damage (or a missing segment) seen since the last valid frame: a
     /// numbering gap right after it is explained by it.
     pending_damage: Option<usize>,
-    /// Leaf hashes in file order.
+    /// Leaf hashes by leaf number; `HOLE` where a leaf is missing or unreadable.
     hashes: Vec<Hash>,
+    holes: BTreeSet<u64>,
+    /// The frontier is valid while every leaf arrived in order, without holes.
     frontier: Frontier,
+    frontier_ok: bool,
+    /// File and offset just past the last valid leaf frame: where a missing record would be.
+    prev_leaf_end: Option<(String, u64)>,
     diverged: Option<(usize, u64)>,
 }
 
@@ -201,7 +213,10 @@ pub fn verify(dir: &Path, collector_key: Option<&VerifyingKey>) -> VerifyReport 
         gaps: BTreeMap::new(),
         pending_damage: None,
         hashes: Vec::new(),
+        holes: BTreeSet::new(),
         frontier: Frontier::new(),
+        frontier_ok: true,
+        prev_leaf_end: None,
         diverged: None,
     };
     let files = match list_segments(dir) {
@@ -336,6 +351,10 @@ impl Verifier<'_> {
         if let Some((kind, leaf, payload)) = frame::decode_unchecked(&bytes[d.offset as usize..]) {
             if kind.is_leaf() && matches!(d.error, FrameError::BadDigest) {
                 p.leaf = Some(leaf);
+                if leaf == self.expected_leaf {
+                    self.hole();
+                    self.expected_leaf += 1;
+                }
                 if let Ok(Record::HostBatch { host_id, signed }) = Record::decode_payload(kind, payload) {
                     let header = BatchHeader::parse(&signed.batch).ok();
                     let seq = header
@@ -358,10 +377,9 @@ impl Verifier<'_> {
             self.checkpoint(name, offset, f);
             return;
         }
-        self.numbering(name, offset, f.leaf);
+        self.numbering(name, offset, f.leaf, f.digest);
         self.pending_damage = None;
-        self.hashes.push(f.digest);
-        self.frontier.push(f.digest);
+        self.prev_leaf_end = Some((name.to_string(), offset + f.len() as u64));
         self.report.leaves += 1;
         let record = match Record::decode_payload(f.kind, f.payload) {
             Ok(r) => r,
@@ -398,14 +416,41 @@ impl Verifier<'_> {
         }
     }
 
-    /// Leaf numbers must run 0, 1, 2... in file order.
-    fn numbering(&mut self, name: &str, offset: u64, leaf: u64) {
+    fn hole(&mut self) {
+        self.holes.insert(self.hashes.len() as u64);
+        self.hashes.push(HOLE);
+        self.frontier_ok = false;
+    }
+
+    fn push_hash(&mut self, digest: Hash) {
+        self.hashes.push(digest);
+        if self.frontier_ok {
+            self.frontier.push(digest);
+        }
+    }
+
+    /// Leaf numbers must run 0, 1, 2... in file order; places the leaf hash.
+    fn numbering(&mut self, name: &str, offset: u64, leaf: u64, digest: Hash) {
         let expected = self.expected_leaf;
-        if leaf == expected {
+        if leaf == expected || (leaf > expected && leaf - expected > MAX_GAP) {
+            if leaf != expected {
+                let mut p = Problem::new(
+                    ProblemKind::Edited,
+                    format!("record is numbered leaf {leaf} where leaf {expected} belongs: edited leaf number"),
+                )
+                .at(name, offset);
+                p.leaf = Some(expected);
+                self.problem(p);
+            }
+            self.push_hash(digest);
             self.expected_leaf += 1;
             return;
         }
         if leaf > expected {
+            for _ in expected..leaf {
+                self.hole();
+            }
+            self.push_hash(digest);
             match self.pending_damage {
                 Some(idx) => {
                     let p = &mut self.report.problems[idx];
@@ -413,12 +458,13 @@ impl Verifier<'_> {
                         .push_str(&format!(" (leaves {expected}..={} are lost with it)", leaf - 1));
                 }
                 None => {
+                    let (file, at) = self.prev_leaf_end.clone().unwrap_or((name.to_string(), offset));
                     self.gaps.insert(
                         expected,
                         Gap {
                             end: leaf - 1,
-                            file: name.to_string(),
-                            offset,
+                            file,
+                            offset: at,
                         },
                     );
                 }
@@ -427,6 +473,9 @@ impl Verifier<'_> {
             return;
         }
         // leaf < expected: a missing leaf turning up late, or a duplicate.
+        if self.holes.remove(&leaf) {
+            self.hashes[leaf as usize] = digest;
+        }
         let containing = self.gaps.range(..=leaf).next_back().map(|(s, g)| (*s, g.end));
         match containing {
             Some((start, end)) if leaf <= end => {
@@ -504,7 +553,7 @@ impl Verifier<'_> {
             }
         };
         let problem = if host.resync {
-            (batch.index < host.head.next_index).then(|| ChainError::Replay {
+            (batch.index < host.head.next_index).then_some(ChainError::Replay {
                 index: batch.index,
                 next_index: host.head.next_index,
             })
@@ -606,26 +655,27 @@ impl Verifier<'_> {
         }
         let have = self.hashes.len() as u64;
         let root_ok = if cp.tree_size > have {
-            let idx = self.problem(
+            self.problem(
                 Problem::new(
                     ProblemKind::Truncated,
                     format!(
-                        "a checkpoint covers {} leaves but only {have} valid records precede it: leaves {have}..={} are missing",
+                        "the checkpoint covers {} leaves but the log holds {have} before it: leaves {have}..={} are missing",
                         cp.tree_size,
                         cp.tree_size - 1
                     ),
                 )
                 .at(name, offset),
             );
-            let _ = idx;
             false
         } else {
-            let root = if cp.tree_size == have {
-                self.frontier.root()
+            let matches = if self.holes.range(..cp.tree_size).next().is_some() {
+                false
+            } else if self.frontier_ok && cp.tree_size == self.frontier.size() {
+                self.frontier.root() == cp.root
             } else {
-                merkle::root(&self.hashes[..cp.tree_size as usize])
+                merkle::root(&self.hashes[..cp.tree_size as usize]) == cp.root
             };
-            if root == cp.root {
+            if matches {
                 true
             } else {
                 match &mut self.diverged {
@@ -684,7 +734,7 @@ impl Verifier<'_> {
             };
             let mut p = Problem::new(
                 ProblemKind::MissingRecords,
-                format!("{what} before this record: records deleted"),
+                format!("{what} here (after the previous record): records deleted"),
             )
             .at(&gap.file, gap.offset);
             p.leaf = Some(start);

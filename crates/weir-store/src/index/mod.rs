@@ -90,7 +90,8 @@ pub struct EventQuery {
     pub user: Option<String>,
     /// Full executable path, or a bare name matching its last component.
     pub exe: Option<String>,
-    /// Case-insensitive (ASCII) substring of command line, executable, file path or the JSON text.
+    /// Case-insensitive (ASCII) substring of command line, executable, file
+    /// path or any value of the event's JSON (not its key names).
     pub contains: Option<String>,
     /// At most this many events (default 100), newest first.
     pub limit: Option<usize>,
@@ -310,12 +311,15 @@ impl EventIndex {
             }
         }
         if let Some(text) = q.contains.as_deref().filter(|s| !s.is_empty()) {
+            // The JSON text is a fast prefilter; the match must be in a
+            // value (not a key name like "entity_id"), checked with json_tree.
             clauses.push(
                 "(cmdline LIKE ? ESCAPE '\\' OR exe LIKE ? ESCAPE '\\' OR file_path LIKE ? ESCAPE '\\' \
-                 OR ecs LIKE ? ESCAPE '\\')",
+                 OR (ecs LIKE ? ESCAPE '\\' AND EXISTS (SELECT 1 FROM json_tree(events.ecs) AS j \
+                     WHERE j.atom IS NOT NULL AND j.atom LIKE ? ESCAPE '\\')))",
             );
             let pattern = format!("%{}%", like_escape(text));
-            for _ in 0..4 {
+            for _ in 0..5 {
                 args.push(Box::new(pattern.clone()));
             }
         }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::StoredEvent;
 
-fn field<'a>(ecs: &'a Map<String, Value>, key: &str) -> Option<String> {
+fn field(ecs: &Map<String, Value>, key: &str) -> Option<String> {
     match ecs.get(key)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
