@@ -21,6 +21,31 @@ pub struct LoadReport {
     pub range_notes: Vec<(String, RangeNote)>,
 }
 
+impl std::fmt::Display for LoadReport {
+    /// A summary for operators: counts, then one line per failed file and per malformed range.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unsupported = self.range_notes.len() - self.invalid_ranges().count();
+        write!(
+            f,
+            "{} files, {} advisories loaded, {} failed, {} ranges not evaluated by design, {} malformed ranges left out",
+            self.files,
+            self.loaded,
+            self.failures.len(),
+            unsupported,
+            self.invalid_ranges().count()
+        )?;
+        for e in &self.failures {
+            write!(f, "\n  failed: {e}")?;
+        }
+        for (id, n) in self.invalid_ranges() {
+            if let RangeSkip::Invalid { field, reason } = &n.skip {
+                write!(f, "\n  {id}: {}.{field}: {reason}", n.field)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl LoadReport {
     /// Malformed ranges (as opposed to range types Weir does not evaluate by design).
     pub fn invalid_ranges(&self) -> impl Iterator<Item = &(String, RangeNote)> {

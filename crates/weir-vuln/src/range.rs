@@ -39,8 +39,9 @@ pub struct CompiledRange {
 }
 
 impl CompiledRange {
-    /// Parses the events of one range. `Ok(None)` means the range type is not evaluated (GIT, unknown
-    /// type, or an ecosystem without a known order); the string says why.
+    /// Parses the events of one range. `Err(RangeSkip::Unsupported)` means the range is not evaluated
+    /// by design (GIT, an unknown type, or an ecosystem without a known order), with the reason;
+    /// `Err(RangeSkip::Invalid)` names the malformed event.
     pub fn compile(ecosystem: &str, range: &OsvRange) -> Result<CompiledRange, RangeSkip> {
         let scheme = match range.kind.as_str() {
             "SEMVER" => Scheme::for_semver_range(ecosystem),

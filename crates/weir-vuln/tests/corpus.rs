@@ -29,16 +29,7 @@ fn json_files(dir: &Path) -> usize {
 
 fn load(rel: &str) -> (VulnDb, LoadReport) {
     let (db, report) = VulnDb::load_dir(&[corpus_dir(rel)]);
-    println!(
-        "{rel}: {} files, {} loaded, {} failed, {} ranges skipped",
-        report.files,
-        report.loaded,
-        report.failures.len(),
-        report.range_notes.len()
-    );
-    for f in &report.failures {
-        println!("  FAILED {f}");
-    }
+    println!("{rel}: {report}");
     (db, report)
 }
 

@@ -373,6 +373,15 @@ const GO_VERSION_M: &str = "/usr/local/bin/tool: go1.21.3
 
 #[test]
 fn go_version_m_text() {
+    for (toolchain, stdlib) in [
+        ("go1.22.1 X:loopvar", Some("v1.22.1")),
+        ("go1.25-20250209-RC00 cl/1 +abc", Some("v1.25.0")),
+        ("devel go1.23-abc", None),
+    ] {
+        let info = gobuild::parse_text(&format!("b: {toolchain}\n"), "b").unwrap();
+        let pk = gobuild::to_packages(&info, "b");
+        assert_eq!(pk.first().map(|p| p.version.as_str()), stdlib, "{toolchain}");
+    }
     let info = gobuild::parse_text(GO_VERSION_M, "tool").unwrap();
     assert_eq!(info.go_version.as_deref(), Some("go1.21.3"));
     assert_eq!(info.path.as_deref(), Some("example.com/tool/cmd/tool"));
@@ -451,6 +460,45 @@ fn go_binary_buildinfo_blob() {
         .unwrap_err()
         .reason
         .contains("past the end"));
+}
+
+/// Go binaries installed on this machine (if any): their build info parses, names a Go 1.18+
+/// toolchain and yields the standard library plus modules.
+#[test]
+fn go_binaries_of_this_machine() {
+    let mut parsed = 0;
+    for dir in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if !meta.is_file() || meta.len() < 1 << 20 || meta.len() > 512 << 20 {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if !bytes.starts_with(b"\x7fELF") {
+                continue;
+            }
+            match gobuild::parse_binary(&bytes, &path.display().to_string()) {
+                Err(e) if e.reason.starts_with("no Go build info") => continue,
+                Ok(info) => {
+                    let v = info.go_version.clone().unwrap_or_default();
+                    assert!(v.starts_with("go1."), "{}: {v:?}", path.display());
+                    let pk = gobuild::to_packages(&info, &path.display().to_string());
+                    assert_eq!(
+                        pk.first().map(|p| p.name.as_str()),
+                        Some("stdlib"),
+                        "{}",
+                        path.display()
+                    );
+                    println!("{}: {v}, {} modules", path.display(), pk.len() - 1);
+                    parsed += 1;
+                }
+                Err(e) => assert!(e.reason.contains("pre-Go 1.18"), "{e}"),
+            }
+        }
+    }
+    println!("{parsed} Go binaries parsed");
 }
 
 // ----------------------------------------------------------------------------------- properties

@@ -277,6 +277,40 @@ fn git_and_unknown_ecosystem_ranges_are_skipped_with_a_reason() {
         "{notes:?}"
     );
     assert_eq!(notes[0].field, "affected[0].ranges[0]");
+    let dir = std::env::temp_dir().join(format!("weir-vuln-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("m.json"),
+        record(
+            "M-1",
+            "2020-01-01T00:00:00Z",
+            "crates.io",
+            "m",
+            r#"[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"one.two"}]}]"#,
+            "",
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad.json"), "{").unwrap();
+    std::fs::write(dir.join("ignored.txt"), "{").unwrap();
+    let (db2, report) = VulnDb::load_dir(&[&dir]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        (report.files, report.loaded, report.failures.len(), db2.len()),
+        (2, 1, 1, 1)
+    );
+    let text = report.to_string();
+    assert!(
+        text.starts_with(
+            "2 files, 1 advisories loaded, 1 failed, 0 ranges not evaluated by design, 1 malformed ranges left out"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("bad.json: line 1"), "{text}");
+    assert!(
+        text.contains("M-1: affected[0].ranges[0].events[1].fixed: invalid SemVer version \"one.two\""),
+        "{text}"
+    );
     assert!(!affected(&db, "crates.io", "m", "1.0.0"));
     assert!(affected(&db, "crates.io", "m", "2.1.0"));
 }

@@ -139,39 +139,80 @@ fn uvarint(b: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Reads the Go 1.18+ build info blob from a binary's bytes (the `.go.buildinfo` section, found by its
-/// 16-byte-aligned magic). Older pointer-format blobs are reported as unsupported.
+/// 16-byte-aligned magic). The magic also appears as a constant inside binaries that link Go's own
+/// `debug/buildinfo` package, so every aligned occurrence is tried and the first that decodes wins.
+/// Older pointer-format blobs are reported as unsupported.
 pub fn parse_binary(bytes: &[u8], src: &str) -> Result<GoBuildInfo, InventoryError> {
+    let mut first_err = None;
+    let mut start = 0;
+    while start + MAGIC.len() <= bytes.len() {
+        if bytes[start..].starts_with(MAGIC) {
+            match parse_blob(&bytes[start..], src) {
+                Ok(info) => return Ok(info),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        start += 16;
+    }
+    Err(first_err.unwrap_or_else(|| {
+        InventoryError::new(
+            src,
+            0,
+            "no Go build info (not a Go binary, or stripped of .go.buildinfo)",
+        )
+    }))
+}
+
+fn parse_blob(blob: &[u8], src: &str) -> Result<GoBuildInfo, InventoryError> {
     let err = |r: &str| InventoryError::new(src, 0, r.to_string());
-    let start = (0..bytes.len().saturating_sub(MAGIC.len()) + 1)
-        .step_by(16)
-        .find(|&i| bytes[i..].starts_with(MAGIC))
-        .ok_or_else(|| err("no Go build info (not a Go binary, or stripped of .go.buildinfo)"))?;
-    let header = bytes
-        .get(start..start + 32)
-        .ok_or_else(|| err("truncated build info header"))?;
+    let header = blob.get(..32).ok_or_else(|| err("truncated build info header"))?;
     let flags = header[15];
     if flags & 2 == 0 {
         return Err(err("pre-Go 1.18 build info (pointer format) is not supported"));
     }
-    let mut rest = &bytes[start + 32..];
-    let mut read_string = |what: &str| -> Result<String, InventoryError> {
+    let mut rest = &blob[32..];
+    let mut read_bytes = |what: &str| -> Result<&[u8], InventoryError> {
         let (len, n) = uvarint(rest).ok_or_else(|| err(&format!("bad length of {what}")))?;
         let body = rest.get(n..n.checked_add(len).ok_or_else(|| err("length overflow"))?);
         let body = body.ok_or_else(|| err(&format!("{what} runs past the end of the file")))?;
         rest = &rest[n + len..];
-        String::from_utf8(body.to_vec()).map_err(|_| err(&format!("{what} is not UTF-8")))
+        Ok(body)
     };
-    let go_version = read_string("Go version")?;
-    let modinfo = read_string("module info")?;
-    // The module info is framed by two 16-byte sentinels.
-    let modinfo = if modinfo.len() >= 32 {
-        modinfo.get(16..modinfo.len() - 16).unwrap_or("")
+    let go_version = std::str::from_utf8(read_bytes("Go version")?).map_err(|_| err("Go version is not UTF-8"))?;
+    if !go_version.starts_with("go") {
+        return Err(err(&format!(
+            "unexpected Go version {:?}",
+            go_version.chars().take(20).collect::<String>()
+        )));
+    }
+    let go_version = go_version.to_string();
+    // The module info is framed by two 16-byte binary sentinels.
+    let framed = read_bytes("module info")?;
+    let inner = if framed.len() >= 32 {
+        &framed[16..framed.len() - 16]
     } else {
-        ""
+        &[][..]
     };
+    let modinfo = std::str::from_utf8(inner).map_err(|_| err("module info is not UTF-8"))?;
     let mut info = parse_text(modinfo, src)?;
     info.go_version = Some(go_version);
     Ok(info)
+}
+
+/// The release part of a toolchain string: `go1.22.1 X:loopvar` -> `go1.22.1`,
+/// `go1.25-20250209-RC00 cl/1` -> `go1.25` (vendor builds append their own suffixes). `devel` toolchains
+/// have no release and give `None`.
+fn toolchain_release(v: &str) -> Option<&str> {
+    let v = v.trim();
+    if !v.starts_with("go") {
+        return None;
+    }
+    let end = v
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or(v.len());
+    Some(&v[..end])
 }
 
 /// The modules compiled into the binary as `Go` packages, plus the standard library as `stdlib`.
@@ -185,7 +226,12 @@ pub fn to_packages(info: &GoBuildInfo, origin: &str) -> Vec<Package> {
             origin: Some(origin.to_string()),
         })
     };
-    if let Some(v) = info.go_version.as_deref().and_then(|v| parse_go(v).ok()) {
+    if let Some(v) = info
+        .go_version
+        .as_deref()
+        .and_then(toolchain_release)
+        .and_then(|v| parse_go(v).ok())
+    {
         push("stdlib", &format!("v{v}"));
     }
     for m in info.main.iter().chain(&info.deps) {
