@@ -524,3 +524,115 @@ fn debian_order_agrees_with_dpkg_binary() {
     }
     assert_eq!(checked, 300);
 }
+
+/// Generated version-like strings that mix valid and invalid shapes, to compare parse acceptance.
+fn pep440_noise() -> impl Strategy<Value = String> {
+    prop_oneof![
+        pep440_strategy(),
+        "[vV]?[0-9]{1,3}(!?[0-9]{1,2})?(\\.[0-9]{1,2}){0,3}([._-]?(a|b|c|rc|alpha|beta|pre|preview|post|rev|r|dev)[._-]?[0-9]{0,2}){0,3}(\\+[a-z0-9._-]{0,6})?",
+        "[0-9a-z.!+_ -]{0,12}",
+    ]
+}
+
+/// Differential test against the reference implementation, Python's `packaging` (python3-packaging):
+/// same acceptance of version strings and the same order.
+#[test]
+fn pep440_agrees_with_python_packaging() {
+    use std::io::Write;
+    let python = "/usr/bin/python3";
+    let probe = std::process::Command::new(python)
+        .args(["-c", "import packaging.version"])
+        .status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs the reference PEP 440 implementation: apt-get install -y python3-packaging"
+    );
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strat = (pep440_noise(), pep440_noise());
+    let pairs: Vec<(String, String)> = (0..3000)
+        .map(|_| strat.new_tree(&mut runner).unwrap().current())
+        .collect();
+    let script = r#"
+import sys
+from packaging.version import Version, InvalidVersion
+def p(s):
+    try:
+        return Version(s)
+    except InvalidVersion:
+        return None
+for line in sys.stdin:
+    a, b = line.rstrip("\n").split("\t")
+    va, vb = p(a), p(b)
+    if va is None or vb is None:
+        print("%s %s" % ("ok" if va else "err", "ok" if vb else "err"))
+    else:
+        print((va > vb) - (va < vb))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = pairs.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let answers: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(answers.len(), pairs.len(), "python did not answer every pair");
+    let mut disagreements = Vec::new();
+    let mut compared = 0;
+    for ((a, b), want) in pairs.iter().zip(&answers) {
+        let (pa, pb) = (Pep440::parse(a), Pep440::parse(b));
+        let ours = match (&pa, &pb) {
+            (Ok(x), Ok(y)) => {
+                compared += 1;
+                (x.cmp(y) as i8).to_string()
+            }
+            _ => format!(
+                "{} {}",
+                if pa.is_ok() { "ok" } else { "err" },
+                if pb.is_ok() { "ok" } else { "err" }
+            ),
+        };
+        if &ours != want {
+            disagreements.push(format!("{a:?} vs {b:?}: packaging says {want}, we say {ours}"));
+        }
+    }
+    println!("{} pairs, {compared} compared by order", pairs.len());
+    assert!(compared > 500, "too few valid pairs ({compared})");
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(30)].join("\n")
+    );
+}
+
+fn semver_noise() -> impl Strategy<Value = String> {
+    prop_oneof![
+        semver_strategy(),
+        "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-[0-9A-Za-z.-]{0,8})?(\\+[0-9A-Za-z.-]{0,6})?",
+        "[0-9.+a-z-]{0,12}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Differential test against the `semver` crate (Cargo's own version type): same acceptance and the
+    /// same precedence.
+    #[test]
+    fn semver_agrees_with_the_semver_crate(a in semver_noise(), b in semver_noise()) {
+        let (ours_a, ours_b) = (Semver::parse(&a), Semver::parse(&b));
+        let (ref_a, ref_b) = (semver::Version::parse(&a), semver::Version::parse(&b));
+        prop_assert_eq!(ours_a.is_ok(), ref_a.is_ok(), "acceptance of {:?}: ours {:?}", a, ours_a);
+        prop_assert_eq!(ours_b.is_ok(), ref_b.is_ok(), "acceptance of {:?}", b);
+        if let (Ok(x), Ok(y), Ok(rx), Ok(ry)) = (ours_a, ours_b, ref_a, ref_b) {
+            prop_assert_eq!(x.cmp(&y), rx.cmp_precedence(&ry), "{} vs {}", a, b);
+        }
+    }
+}

@@ -179,14 +179,11 @@ impl Pep440 {
             c.pos = save;
             return None;
         };
-        let after_word = c.pos;
+        // As in the reference grammar, a separator after the word is consumed even with no number.
         c.eat_sep();
         match c.digits() {
             Some(n) => Some((phase, n)),
-            None => {
-                c.pos = after_word;
-                Some((phase, Num::zero()))
-            }
+            None => Some((phase, Num::zero())),
         }
     }
 
@@ -204,14 +201,11 @@ impl Pep440 {
             c.pos = save;
             return None;
         }
-        let after_word = c.pos;
+        // As in the reference grammar, a separator after the word is consumed even with no number.
         c.eat_sep();
         match c.digits() {
             Some(n) => Some(n),
-            None => {
-                c.pos = after_word;
-                Some(Num::zero())
-            }
+            None => Some(Num::zero()),
         }
     }
 
@@ -222,14 +216,11 @@ impl Pep440 {
             c.pos = save;
             return None;
         }
-        let after_word = c.pos;
+        // As in the reference grammar, a separator after the word is consumed even with no number.
         c.eat_sep();
         match c.digits() {
             Some(n) => Some(n),
-            None => {
-                c.pos = after_word;
-                Some(Num::zero())
-            }
+            None => Some(Num::zero()),
         }
     }
 
