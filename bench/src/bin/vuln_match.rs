@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use weir_vuln::inventory::{cargo_lock, dpkg, gobuild};
+use weir_vuln::inventory::{cargo_lock, dpkg, gobuild, os_release};
 use weir_vuln::range::EventKind;
 use weir_vuln::{DateTime, Package, VulnDb};
 
@@ -120,19 +120,23 @@ fn main() {
     // Inventory: the real dpkg status of this machine + generated Cargo.lock and Go build info.
     let mut inv: Vec<Package> = Vec::new();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let distro = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| os_release::osv_ecosystem(&t))
+        .unwrap_or_else(|| "Debian:12".to_string());
     match std::fs::read_to_string("/var/lib/dpkg/status") {
         Ok(text) => {
             let pkgs = dpkg::parse_status(&text, "/var/lib/dpkg/status").expect("dpkg status parses");
-            let mut d = dpkg::to_packages(&pkgs, "Debian:12");
+            let mut d = dpkg::to_packages(&pkgs, &distro);
             // Binary packages are looked up too (as a scanner that does not know the source would).
             d.extend(
                 pkgs.iter()
-                    .filter_map(|p| Some(Package::new("Debian:12", &p.name, p.version.as_deref()?))),
+                    .filter_map(|p| Some(Package::new(&distro, &p.name, p.version.as_deref()?))),
             );
             println!(
                 "dpkg: {} packages ({} source)",
                 d.len(),
-                dpkg::to_packages(&pkgs, "Debian:12").len()
+                dpkg::to_packages(&pkgs, &distro).len()
             );
             inv.extend(d);
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use proptest::prelude::*;
-use weir_vuln::inventory::{cargo_lock, dpkg, gobuild, npm, python};
+use weir_vuln::inventory::{cargo_lock, dpkg, gobuild, npm, os_release, python};
 use weir_vuln::InventoryError;
 
 // ------------------------------------------------------------------------------------------- dpkg
@@ -501,6 +501,34 @@ fn go_binaries_of_this_machine() {
     println!("{parsed} Go binaries parsed");
 }
 
+// ----------------------------------------------------------------------------------- os-release
+
+#[test]
+fn os_release_names_the_distribution_ecosystem() {
+    let text = std::fs::read_to_string("/etc/os-release").expect("/etc/os-release");
+    // The shell is the reference parser of this file.
+    let out = std::process::Command::new("sh")
+        .args(["-c", ". /etc/os-release; printf '%s\\n%s' \"$ID\" \"$VERSION_ID\""])
+        .output()
+        .unwrap();
+    let sh = String::from_utf8(out.stdout).unwrap();
+    let (id, version) = sh.split_once('\n').unwrap();
+    let fields = os_release::parse(&text);
+    assert_eq!(fields.get("ID").map(String::as_str), Some(id));
+    assert_eq!(fields.get("VERSION_ID").map(String::as_str).unwrap_or(""), version);
+    if id == "debian" && !version.is_empty() {
+        assert_eq!(os_release::osv_ecosystem(&text), Some(format!("Debian:{version}")));
+    }
+    let ubuntu = "NAME=\"Ubuntu\"\nVERSION=\"22.04.4 LTS (Jammy Jellyfish)\"\nID=ubuntu\nVERSION_ID=\"22.04\"\n";
+    assert_eq!(os_release::osv_ecosystem(ubuntu).as_deref(), Some("Ubuntu:22.04:LTS"));
+    assert_eq!(
+        os_release::osv_ecosystem("ID=ubuntu\nVERSION_ID=23.10\nVERSION='23.10 (Mantic)'\n").as_deref(),
+        Some("Ubuntu:23.10")
+    );
+    assert_eq!(os_release::osv_ecosystem("ID=debian\n# sid\n").as_deref(), None);
+    assert_eq!(os_release::osv_ecosystem("ID=fedora\nVERSION_ID=40\n").as_deref(), None);
+}
+
 // ----------------------------------------------------------------------------------- properties
 
 fn line_ok(e: &InventoryError, text: &str) -> bool {
@@ -562,6 +590,12 @@ proptest! {
         if let Err(e) = python::parse_metadata(&text, "m") {
             prop_assert!(line_ok(&e, &text), "{e} for {text:?}");
         }
+    }
+
+    #[test]
+    fn os_release_arbitrary_input(text in "(([A-Z_]{1,8}=)?[\"'\\\\ -~]{0,12}\n){0,6}") {
+        let _ = os_release::parse(&text);
+        let _ = os_release::osv_ecosystem(&text);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod cargo_lock;
 pub mod dpkg;
 pub mod gobuild;
 pub mod npm;
+pub mod os_release;
 pub mod python;
 
 /// An installed package as the database is queried with it.
