@@ -225,6 +225,19 @@ struct {
 	__type(value, u8);
 } watched SEC(".maps");
 
+// Quick pre-filter in front of the trie: bit (path[1] << 8 | path[2]) is set
+// when some watched prefix can start with those two bytes.
+struct first2 {
+	u64 bits[1024];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct first2);
+} first2 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -447,6 +460,20 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 #define OP_LINK 8
 #define OP_SYMLINK 9
 
+// Cheap test on the first three bytes: 0 means surely not watched.
+static __always_inline int maybe_watched(const char *upath)
+{
+	char head[4] = {};
+	if (bpf_probe_read_user_str(head, sizeof(head), upath) < 2 || head[0] != '/')
+		return 0;
+	u32 zero = 0;
+	struct first2 *f = bpf_map_lookup_elem(&first2, &zero);
+	if (!f)
+		return 1;
+	u32 idx = ((u32)(u8)head[1] << 8) | (u8)head[2];
+	return (f->bits[(idx >> 6) & 1023] >> (idx & 63)) & 1;
+}
+
 // Reads a user path into `k`; returns 1 when it is absolute and watched.
 static __always_inline int read_watched(struct path_key *k, const char *upath, u32 *len)
 {
@@ -487,7 +514,7 @@ static __always_inline void file_emit(struct file_rec *r)
 
 static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 oflags, u32 mode, u32 uid, u32 gid)
 {
-	if (is_self())
+	if (is_self() || !maybe_watched(upath))
 		return 0;
 	struct file_rec *r = file_start(op);
 	if (!r)
@@ -506,7 +533,7 @@ static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 ofla
 // Rename and link: watched when either name is.
 static __always_inline int two_paths(u32 op, s32 dfd, const char *oldp, const char *newp, u32 flags)
 {
-	if (is_self())
+	if (is_self() || !(maybe_watched(newp) || maybe_watched(oldp)))
 		return 0;
 	struct file_rec *r = file_start(op);
 	if (!r)
@@ -614,7 +641,7 @@ int sys_enter_link(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_symlinkat")
 int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_self())
+	if (is_self() || !maybe_watched((const char *)ARG(2)))
 		return 0;
 	struct file_rec *r = file_start(OP_SYMLINK);
 	if (!r)
@@ -631,7 +658,7 @@ int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_symlink")
 int sys_enter_symlink(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_self())
+	if (is_self() || !maybe_watched((const char *)ARG(1)))
 		return 0;
 	struct file_rec *r = file_start(OP_SYMLINK);
 	if (!r)

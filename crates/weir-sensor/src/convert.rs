@@ -2,6 +2,7 @@
 //! current (exec replaces, fork adds, exit reaps) and attaching the actor's
 //! identity, parent and ancestors to every event.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use weir_event::event::Body as EvBody;
@@ -20,7 +21,13 @@ pub struct Converter {
     /// CLOCK_REALTIME - CLOCK_BOOTTIME, to turn kernel boot times into wall time.
     boot_offset_ns: i128,
     home_filter: bool,
+    /// Finished Process messages by pid, so a busy process's events do not
+    /// rebuild lineage each time. Cleared on every exec and exit (they change
+    /// what other processes' ancestors say).
+    cache: HashMap<u32, Process>,
 }
+
+const CACHE_MAX: usize = 4096;
 
 /// Wall clock minus boot clock, in nanoseconds.
 pub fn boot_offset_ns() -> i128 {
@@ -58,6 +65,7 @@ impl Converter {
             host_name: host_name.to_string(),
             boot_offset_ns: boot_offset_ns(),
             home_filter,
+            cache: HashMap::new(),
         }
     }
 
@@ -145,11 +153,64 @@ impl Converter {
         p
     }
 
+    /// The cached Process for the header's task, if still exact.
+    fn cached(&self, h: &Header) -> Option<Process> {
+        let p = self.cache.get(&h.tgid)?;
+        let same = p.start_time_ns == procfs::start_time_ticks_ns(h.start_ns)
+            && (p.uid, p.gid, p.euid, p.egid, p.loginuid, p.sessionid)
+                == (h.uid, h.gid, h.euid, h.egid, h.loginuid, h.sessionid)
+            && p.comm == h.comm;
+        same.then(|| {
+            let mut p = p.clone();
+            p.tid = h.tid;
+            p
+        })
+    }
+
+    /// The actor's Process, from the cache or built (and cached).
+    fn actor_process(&mut self, h: &Header) -> Process {
+        if let Some(p) = self.cached(h) {
+            return p;
+        }
+        let info = self.actor(h);
+        let p = self.process(&info, h.tid);
+        if self.cache.len() >= CACHE_MAX {
+            self.cache.clear();
+        }
+        self.cache.insert(h.tgid, p.clone());
+        p
+    }
+
     /// Converts one record; None when it yields no event (filtered).
     pub fn convert(&mut self, rec: Record) -> Option<Event> {
         let h = rec.header;
         let time = self.wall_ns(h.ktime_ns);
-        let (info, body) = match rec.body {
+        if matches!(rec.body, Body::Exec(_) | Body::Exit { .. }) {
+            self.cache.clear();
+        }
+        // Events about what a process does (not its life cycle) take the fast path.
+        let body = match rec.body {
+            Body::Exec(_) | Body::Fork { .. } | Body::Exit { .. } => rec.body,
+            Body::File(f) => {
+                let kept = |p: &[u8]| !p.is_empty() && home_path_kept(p);
+                if self.home_filter && !(kept(&f.path) || kept(&f.path2)) {
+                    return None;
+                }
+                let process = self.actor_process(&h);
+                let ev = EvBody::File(File {
+                    op: f.op as i32,
+                    path: f.path,
+                    source_path: f.path2,
+                    mode: f.mode,
+                    owner_uid: f.uid_arg,
+                    owner_gid: f.gid_arg,
+                    flags: f.oflags,
+                });
+                return Some(self.event(time, Some(process), ev));
+            }
+            other => other,
+        };
+        let (info, body) = match body {
             Body::Exec(e) => {
                 let (mut args, cut) = procfs::split_args(&e.args, crate::procs::table::MAX_ARGS);
                 if args.is_empty() {
@@ -236,25 +297,7 @@ impl Converter {
                 self.table.remove(h.tgid);
                 return Some(self.event(time, Some(process), ev));
             }
-            Body::File(f) => {
-                let kept = |p: &[u8]| !p.is_empty() && home_path_kept(p);
-                if self.home_filter && !(kept(&f.path) || kept(&f.path2)) {
-                    return None;
-                }
-                let info = self.actor(&h);
-                (
-                    info,
-                    EvBody::File(File {
-                        op: f.op as i32,
-                        path: f.path,
-                        source_path: f.path2,
-                        mode: f.mode,
-                        owner_uid: f.uid_arg,
-                        owner_gid: f.gid_arg,
-                        flags: f.oflags,
-                    }),
-                )
-            }
+            Body::File(_) => unreachable!("handled above"),
             Body::Net(n) => {
                 let info = self.actor(&h);
                 let transport = match n.protocol {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, Program, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -164,7 +164,29 @@ fn set_prefixes(ebpf: &mut Ebpf, prefixes: &[String]) -> Result<(), SensorError>
         trie.insert(&Key::new((b.len() * 8) as u32, data), 1, 0)
             .map_err(|e| SensorError::Load(format!("adding watch prefix {p:?}: {e}")))?;
     }
+    let mut first2: Array<&mut MapData, [u64; 1024]> =
+        Array::try_from(ebpf.map_mut("first2").ok_or_else(|| missing("first2"))?)
+            .map_err(|e| SensorError::Load(format!("first2 map: {e}")))?;
+    first2
+        .set(0, first_two_bytes(prefixes), 0)
+        .map_err(|e| SensorError::Load(format!("filling first2: {e}")))?;
     Ok(())
+}
+
+/// The kernel's pre-filter bitmap: bit (b1 << 8 | b2) is set when a path
+/// whose bytes 1 and 2 are b1, b2 may fall under one of `prefixes`.
+pub fn first_two_bytes(prefixes: &[String]) -> [u64; 1024] {
+    let mut bits = [0u64; 1024];
+    let mut set = |idx: usize| bits[idx >> 6] |= 1 << (idx & 63);
+    for p in prefixes {
+        let b = p.as_bytes();
+        match b.len() {
+            0 | 1 => (0..65536).for_each(&mut set),
+            2 => (0..256).for_each(|x| set((b[1] as usize) << 8 | x)),
+            _ => set((b[1] as usize) << 8 | b[2] as usize),
+        }
+    }
+    bits
 }
 
 /// Sum over CPUs of the kernel's ring drop counter of each record kind.
@@ -176,4 +198,28 @@ pub fn kernel_drops(drops: &PerCpuArray<MapData, u64>) -> [u64; crate::probe::re
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(bits: &[u64; 1024], path: &str) -> bool {
+        let b = path.as_bytes();
+        let idx = (*b.get(1).unwrap_or(&0) as usize) << 8 | *b.get(2).unwrap_or(&0) as usize;
+        bits[idx >> 6] >> (idx & 63) & 1 == 1
+    }
+
+    #[test]
+    fn prefilter_passes_every_watched_path() {
+        let bits = first_two_bytes(&["/etc/".into(), "/lib".into(), "/x".into()]);
+        assert!(hit(&bits, "/etc/passwd"));
+        assert!(hit(&bits, "/lib64/ld.so"));
+        assert!(hit(&bits, "/xy/z"));
+        assert!(hit(&bits, "/x"));
+        assert!(!hit(&bits, "/tmp/a"));
+        assert!(!hit(&bits, "/e"));
+        let all = first_two_bytes(&["/".into()]);
+        assert!(hit(&all, "/tmp/a"));
+    }
 }

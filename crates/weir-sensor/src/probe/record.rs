@@ -156,13 +156,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn bytes(&self, field: &'static str, offset: usize, n: usize) -> Result<&'a [u8], RecordError> {
-        self.b
-            .get(offset..offset.saturating_add(n))
-            .ok_or(RecordError::Short {
-                field,
-                offset,
-                len: self.b.len(),
-            })
+        self.b.get(offset..offset.saturating_add(n)).ok_or(RecordError::Short {
+            field,
+            offset,
+            len: self.b.len(),
+        })
     }
     fn u16(&self, field: &'static str, offset: usize) -> Result<u16, RecordError> {
         let s = self.bytes(field, offset, 2)?;
