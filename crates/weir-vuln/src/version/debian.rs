@@ -14,7 +14,8 @@ pub struct DebVersion {
 }
 
 impl DebVersion {
-    /// Parses a Debian version the way dpkg's `parseversion` does (surrounding blanks allowed, inner blanks not).
+    /// Parses a Debian version the way dpkg's `parseversion` does: surrounding blanks allowed, inner blanks,
+    /// an empty or non-numeric epoch, an empty upstream version or an empty revision refused.
     pub fn parse(input: &str) -> Result<DebVersion, VersionError> {
         let err = |reason: &str| VersionError::new("Debian", input, reason);
         let s = input.trim();
@@ -52,17 +53,11 @@ impl DebVersion {
         if upstream.is_empty() {
             return Err(err("empty upstream version"));
         }
-        if let Some(c) = upstream
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || ".+~-:".contains(*c)))
-        {
-            return Err(err(&format!("invalid character {c:?} in upstream version")));
-        }
-        if let Some(c) = revision
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || ".+~".contains(*c)))
-        {
-            return Err(err(&format!("invalid character {c:?} in revision")));
+        // Like dpkg, characters outside policy (and an upstream not starting with a digit) are accepted
+        // and ordered by dpkg's weights: dpkg only warns about them, and an installed package carrying one
+        // must still be matched rather than silently skipped.
+        if !s.is_ascii() {
+            return Err(err("non-ASCII character"));
         }
         Ok(DebVersion {
             epoch,
