@@ -1,8 +1,101 @@
-//! `weir up`.
+//! `weir up`: all of Weir on this machine in one command — the collector with
+//! embedded storage, a sensor on this host enrolled into it, detection, and
+//! the HTTP API/console — with a live one-line status until Ctrl-C.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::data_dir;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Data directory (evidence log, index, keys, tokens), created 0700 [default: $WEIR_DATA or ./weir-data].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// HTTP API and console address.
+    #[arg(long, default_value = "127.0.0.1:7480")]
+    http: SocketAddr,
+    /// gRPC address sensors connect to (TLS).
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    grpc: SocketAddr,
+    /// Do not start a sensor on this host (collector only).
+    #[arg(long)]
+    no_sensor: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("weir up is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let data = data_dir(args.data);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(up(data, args.http, args.grpc, !args.no_sensor))
+}
+
+async fn up(data: PathBuf, http: SocketAddr, grpc: SocketAddr, with_sensor: bool) -> anyhow::Result<i32> {
+    create_private_dir(&data)?;
+    let mut config = weir_server::ServerConfig::new(&data);
+    config.http_addr = http;
+    config.grpc_addr = grpc;
+    let server = weir_server::Server::start(config)
+        .await
+        .context("starting the collector")?;
+
+    let mut local = None;
+    if with_sensor {
+        local = Some(super::local_sensor::start_for(&server, &data.join("sensor")).await?);
+    }
+
+    let token_path = server.admin_token_path().display().to_string();
+    println!("Weir is up.");
+    println!("  console and API  http://{}/", server.http_addr());
+    println!("  admin token      {token_path}  (send as: Authorization: Bearer <token>)");
+    println!("  sensors connect  {}", server.grpc_url());
+    println!("  data             {}", data.display());
+    if local.is_none() {
+        println!("  no local sensor (--no-sensor); enroll one with `weir server token`");
+    }
+    println!("Ctrl-C to stop.");
+    std::io::stdout().flush()?;
+
+    let live = std::io::stderr().is_terminal();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let started = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = ticker.tick() => {
+                let s = server.stats();
+                let line = format!(
+                    "hosts {} ({} connected) | {} events/s | {} stored | {} dropped by sensors | {} refused",
+                    s.hosts, s.connected, s.events_per_second, s.events_ingested, s.sensor_dropped, s.refused
+                );
+                if live {
+                    eprint!("\r\x1b[2K{line}");
+                } else if started.elapsed().as_secs() % 60 == 0 {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+    if live {
+        eprintln!();
+    }
+    eprintln!("stopping...");
+    if let Some(local) = local {
+        local.stop().await;
+    }
+    server.shutdown().await;
+    eprintln!("stopped.");
+    Ok(0)
+}
+
+/// Creates `dir` (and parents) and makes it readable by its owner only.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    Ok(())
 }
