@@ -90,6 +90,18 @@ fn minor_rating(idx: usize, a: &OsvAffected) -> Option<MinorDistroRating> {
         let Some(serde_json::Value::Object(map)) = obj else {
             continue;
         };
+        // The Debian security tracker's `nodsa` marker ("Minor issue", or `true`).
+        for key in ["nodsa", "no_dsa"] {
+            let value = match map.get(key) {
+                Some(serde_json::Value::Bool(true)) => "no-dsa".to_string(),
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => format!("no-dsa: {s}"),
+                _ => continue,
+            };
+            return Some(MinorDistroRating {
+                field: format!("affected[{idx}].{name}.{key}"),
+                value,
+            });
+        }
         for key in ["urgency", "severity", "priority", "ubuntu_priority", "status", "note"] {
             if let Some(serde_json::Value::String(v)) = map.get(key) {
                 if is_minor(v) {

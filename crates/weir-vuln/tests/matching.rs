@@ -346,6 +346,10 @@ fn withdrawn_informational_and_minor_distro_ratings_do_not_count() {
             "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}}]}}]}}]}}"#
         ),
         record("V-1", "2019-01-01T00:00:00Z", "crates.io", "w", r, ""),
+        format!(
+            r#"{{"id":"DEB-2","published":"2008-01-01T00:00:00Z","affected":[{{"package":{{"ecosystem":"Debian:12","name":"curl"}},
+            "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}}]}}],"ecosystem_specific":{{"urgency":"low","nodsa":"Minor issue"}}}}]}}"#
+        ),
     ];
     let mut db = db_of(&recs);
     assert_eq!(ids(&db, "crates.io", "w", "1.0.0"), vec!["V-1"]);
@@ -366,6 +370,14 @@ fn withdrawn_informational_and_minor_distro_ratings_do_not_count() {
     );
     assert!(m[0].excluded.as_ref().unwrap().to_string().contains("unimportant"));
     assert!(ids(&db, "Ubuntu:22.04:LTS", "zsh", "5.8").is_empty());
+    let m = db.matches("Debian:12", "curl", "7.88.1-10+deb12u5");
+    assert_eq!(
+        m[0].excluded,
+        Some(Excluded::MinorDistroRating {
+            field: "affected[0].ecosystem_specific.nodsa".into(),
+            value: "no-dsa: Minor issue".into()
+        })
+    );
     assert_eq!(ids(&db, "Ubuntu:22.04:LTS", "bash", "5.1"), vec!["UBU-1"]);
     db.set_policy(Policy {
         minor_distro: MinorDistroPolicy::Include,
