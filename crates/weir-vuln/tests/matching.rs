@@ -628,3 +628,60 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The range algorithm against a brute-force model: disjoint intervals `[introduced, fixed)`, the last
+    /// one possibly closed by `last_affected` (inclusive) or open-ended, events written in any order.
+    #[test]
+    fn ranges_agree_with_interval_model(
+        mut points in prop::collection::btree_set(1u32..40, 1..9),
+        zero_start in any::<bool>(),
+        last in prop::sample::select(vec!["fixed", "last_affected", "open"]),
+        order in prop::collection::vec(any::<u32>(), 10),
+    ) {
+        let mut pts: Vec<u32> = std::mem::take(&mut points).into_iter().collect();
+        // Pairs (start, end); an odd count leaves the last interval to `last`.
+        let mut events: Vec<(String, String)> = Vec::new();
+        let mut intervals: Vec<(u32, Option<(u32, bool)>)> = Vec::new(); // (start, Some((end, inclusive)))
+        if zero_start {
+            pts.insert(0, 0);
+        }
+        let mut i = 0;
+        while i < pts.len() {
+            let start = pts[i];
+            events.push(("introduced".into(), if start == 0 && zero_start { "0".into() } else { format!("0.{start}.0") }));
+            match pts.get(i + 1) {
+                Some(&end) if i + 2 < pts.len() || last == "fixed" => {
+                    events.push(("fixed".into(), format!("0.{end}.0")));
+                    intervals.push((start, Some((end, false))));
+                }
+                Some(&end) if last == "last_affected" => {
+                    events.push(("last_affected".into(), format!("0.{end}.0")));
+                    intervals.push((start, Some((end, true))));
+                }
+                Some(_) => {
+                    intervals.push((start, None));
+                    break;
+                }
+                None => intervals.push((start, None)),
+            }
+            i += 2;
+        }
+        // Shuffle the written order deterministically from `order`.
+        let mut keyed: Vec<(u32, (String, String))> = events.into_iter().enumerate().map(|(j, e)| (order[j % order.len()].wrapping_add(j as u32), e)).collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        let json: Vec<String> = keyed.iter().map(|(_, (k, v))| format!(r#"{{"{k}":"{v}"}}"#)).collect();
+        let db = db_of(&[record("P-1", "2020-01-01T00:00:00Z", "crates.io", "p",
+            &format!(r#"[{{"type":"SEMVER","events":[{}]}}]"#, json.join(",")), "")]);
+        for v in 0..42u32 {
+            let want = intervals.iter().any(|(s, e)| v >= *s && match e {
+                None => true,
+                Some((end, true)) => v <= *end,
+                Some((end, false)) => v < *end,
+            });
+            prop_assert_eq!(affected(&db, "crates.io", "p", &format!("0.{v}.0")), want, "0.{}.0 with {:?}", v, intervals);
+        }
+    }
+}
