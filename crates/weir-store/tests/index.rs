@@ -207,9 +207,64 @@ fn like_wildcards_in_search_text_are_literal() {
     assert_eq!(hits("done\\x"), vec![3]);
     assert_eq!(hits("b_d"), Vec::<u64>::new());
     assert_eq!(hits("BCD"), vec![0]);
+    // Not only ASCII case folds.
+    assert_eq!(hits("100%_DONE"), vec![3]);
     // Key names are not content; numbers are.
     assert_eq!(hits("entity_id"), Vec::<u64>::new());
     assert_eq!(hits("1003"), vec![3]);
+}
+
+#[test]
+fn contains_reaches_rendered_values_and_folds_unicode_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = EventIndex::open(&dir.path().join("index.db")).unwrap();
+    let mut e = event("h", 0);
+    e.process.as_mut().unwrap().args = vec![b"echo".to_vec(), "Ärger-Öl".as_bytes().to_vec()];
+    let net = event("h", 2);
+    index.insert(&[(0, &e), (0, &net)]).unwrap();
+    let hits = |text: &str| {
+        index
+            .query(&EventQuery {
+                contains: Some(text.into()),
+                ..q()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hits("ärger-öl"), vec![0]);
+    // event.action and network.direction exist only in the rendering.
+    assert_eq!(hits("egress"), vec![2]);
+    assert_eq!(hits("sudo -s"), vec![2, 0]);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Query parameters come from URLs: any text is a valid (maybe empty) search.
+    #[test]
+    fn any_query_text_is_safe(host in "\\PC{0,12}", kind in "\\PC{0,8}", user in "[0-9a-z%_\\\\']{0,8}",
+                              exe in "\\PC{0,12}", contains in "\\PC{0,12}", limit in 0usize..5,
+                              since in proptest::option::of(proptest::num::u64::ANY)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = EventIndex::open(&dir.path().join("index.db")).unwrap();
+        let events: Vec<Event> = (0..6).map(|s| event("h", s)).collect();
+        let rows: Vec<(u64, &Event)> = events.iter().map(|e| (0, e)).collect();
+        index.insert(&rows).unwrap();
+        let query = EventQuery {
+            since_unix_ns: since,
+            host: Some(host),
+            kind: Some(kind),
+            user: Some(user),
+            exe: Some(exe),
+            contains: Some(contains),
+            limit: Some(limit),
+            ..Default::default()
+        };
+        let found = index.query(&query).unwrap();
+        proptest::prop_assert!(found.len() <= limit);
+    }
 }
 
 #[test]

@@ -1,11 +1,17 @@
 //! The event index: SQLite (WAL, one transaction per batch of rows) with
-//! the columns search filters on, each event's ECS JSON for output and its
-//! raw protobuf. It is a cache of the evidence log: rebuilt from the log
-//! after a crash (from `high_water()`), so `synchronous=NORMAL` is enough.
+//! the columns search filters on and each event's raw protobuf. It is a
+//! cache of the evidence log: rebuilt from the log after a crash (from
+//! `high_water()`), so `synchronous=NORMAL` is enough.
 //!
 //! Indexes are kept lean for ingest speed: (host_id, seq) unique (dedup on
 //! replay), time, and (kind, time). Other filters scan newest-first along
 //! the time index and stop at the limit.
+//!
+//! The ECS JSON is rendered when a row is read, not stored: storing its
+//! text (about 1.2 KB per event) made inserts 2.4 times slower in
+//! bench/src/bin/store_throughput.rs. `contains` checks the indexed text
+//! columns first and then the event's rendered ECS values through the SQL
+//! function `weir_contains`.
 
 mod row;
 pub mod since;
@@ -46,7 +52,6 @@ CREATE TABLE IF NOT EXISTS events (
     dst_ip TEXT,
     dst_port INTEGER,
     container_id TEXT,
-    ecs TEXT NOT NULL,
     raw BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_host_seq ON events(host_id, seq);
@@ -57,8 +62,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 const INSERT: &str =
     "INSERT OR IGNORE INTO events (host_id, host_name, seq, time_ns, kind, leaf, user_name, uid, login, pid, \
-     exe, cmdline, parent_exe, file_path, dst_ip, dst_port, container_id, ecs, raw) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+     exe, cmdline, parent_exe, file_path, dst_ip, dst_port, container_id, raw) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -90,7 +95,7 @@ pub struct EventQuery {
     pub user: Option<String>,
     /// Full executable path, or a bare name matching its last component.
     pub exe: Option<String>,
-    /// Case-insensitive (ASCII) substring of command line, executable, file
+    /// Case-insensitive substring of command line, executable, file
     /// path or any value of the event's JSON (not its key names).
     pub contains: Option<String>,
     /// At most this many events (default 100), newest first.
@@ -145,6 +150,7 @@ impl EventIndex {
                     .and_then(|_| index.conn.pragma_update(None, "synchronous", "NORMAL"))
             })
             .and_then(|_| index.conn.execute_batch(SCHEMA))
+            .and_then(|_| register_functions(&index.conn))
             .map_err(sql(path))?;
         let found: Option<i64> = index
             .conn
@@ -179,7 +185,9 @@ impl EventIndex {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(sql(path))?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sql(path))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .and_then(|_| register_functions(&conn))
+            .map_err(sql(path))?;
         let found: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
             .optional()
@@ -220,8 +228,6 @@ impl EventIndex {
             let mut stmt = tx.prepare_cached(INSERT).map_err(sql(&path))?;
             for (leaf, event) in rows {
                 let row = Row::of(event);
-                // A map of JSON values always serializes.
-                let ecs_text = serde_json::to_string(&weir_event::ecs::to_ecs(event)).unwrap_or_default();
                 stmt.execute(params![
                     row.host_id,
                     row.host_name,
@@ -240,7 +246,6 @@ impl EventIndex {
                     row.dst_ip,
                     row.dst_port,
                     row.container_id,
-                    ecs_text,
                     event.encode_to_vec(),
                 ])
                 .map_err(sql(&path))?;
@@ -311,20 +316,20 @@ impl EventIndex {
             }
         }
         if let Some(text) = q.contains.as_deref().filter(|s| !s.is_empty()) {
-            // The JSON text is a fast prefilter; the match must be in a
-            // value (not a key name like "entity_id"), checked with json_tree.
+            // Cheap indexed text first (SQLite stops at the first true
+            // term), then every value of the rendered event (not key names).
             clauses.push(
                 "(cmdline LIKE ? ESCAPE '\\' OR exe LIKE ? ESCAPE '\\' OR file_path LIKE ? ESCAPE '\\' \
-                 OR (ecs LIKE ? ESCAPE '\\' AND EXISTS (SELECT 1 FROM json_tree(events.ecs) AS j \
-                     WHERE j.atom IS NOT NULL AND j.atom LIKE ? ESCAPE '\\')))",
+                 OR weir_contains(raw, ?))",
             );
             let pattern = format!("%{}%", like_escape(text));
-            for _ in 0..5 {
+            for _ in 0..3 {
                 args.push(Box::new(pattern.clone()));
             }
+            args.push(Box::new(text.to_lowercase()));
         }
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-        let mut sql_text = String::from("SELECT host_id, seq, time_ns, kind, leaf, ecs FROM events");
+        let mut sql_text = String::from("SELECT host_id, seq, time_ns, kind, leaf, raw FROM events");
         if !clauses.is_empty() {
             sql_text.push_str(" WHERE ");
             sql_text.push_str(&clauses.join(" AND "));
@@ -341,21 +346,21 @@ impl EventIndex {
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, i64>(4)?,
-                    r.get::<_, String>(5)?,
+                    r.get::<_, Vec<u8>>(5)?,
                 ))
             })
             .map_err(sql(&self.path))?;
         let mut out = Vec::new();
         for row in rows {
-            let (host_id, seq, time_ns, kind, leaf, ecs) = row.map_err(sql(&self.path))?;
-            let ecs = match serde_json::from_str::<Value>(&ecs) {
-                Ok(Value::Object(map)) => map,
-                Ok(_) | Err(_) => {
+            let (host_id, seq, time_ns, kind, leaf, raw) = row.map_err(sql(&self.path))?;
+            let ecs = match Event::decode(raw.as_slice()) {
+                Ok(event) => weir_event::ecs::to_ecs(&event),
+                Err(e) => {
                     return Err(IndexError::BadRow {
                         path: self.path.clone(),
                         host: host_id,
                         seq: seq as u64,
-                        detail: "ecs column is not a JSON object".into(),
+                        detail: format!("raw event does not decode: {e}"),
                     })
                 }
             };
@@ -398,6 +403,40 @@ impl EventStore for EventIndex {
     }
     fn count(&self) -> Result<u64, IndexError> {
         EventIndex::count(self)
+    }
+}
+
+/// `weir_contains(raw, needle)`: whether any value of the event's ECS
+/// rendering contains `needle` (already lowercased), ignoring case. A raw
+/// event that does not decode matches nothing.
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "weir_contains",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let raw = ctx.get_raw(0).as_blob().unwrap_or_default();
+            let needle: String = ctx.get(1)?;
+            Ok(match Event::decode(raw) {
+                Ok(event) => weir_event::ecs::to_ecs(&event)
+                    .values()
+                    .any(|v| value_contains(v, &needle)),
+                Err(_) => false,
+            })
+        },
+    )
+}
+
+/// Case-insensitive substring search through a JSON value's scalars.
+pub fn value_contains(value: &Value, needle_lower: &str) -> bool {
+    match value {
+        Value::String(s) => s.to_lowercase().contains(needle_lower),
+        Value::Number(n) => n.to_string().contains(needle_lower),
+        Value::Bool(b) => b.to_string() == needle_lower,
+        Value::Null => false,
+        Value::Array(items) => items.iter().any(|v| value_contains(v, needle_lower)),
+        Value::Object(map) => map.values().any(|v| value_contains(v, needle_lower)),
     }
 }
 
