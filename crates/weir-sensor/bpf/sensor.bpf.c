@@ -506,10 +506,18 @@ static __always_inline struct file_rec *file_start(u32 op)
 	return r;
 }
 
+// Sends only the bytes in use: a one-path record ends after its path.
 static __always_inline void file_emit(struct file_rec *r)
 {
 	fill_current(&r->h, K_FILE);
-	emit(r, sizeof(*r), K_FILE);
+	u64 size = sizeof(*r);
+	if (r->path2_len == 0) {
+		size = offsetof(struct file_rec, path.data) + r->path_len + 1;
+		barrier_var(size);
+		if (size > sizeof(*r))
+			size = sizeof(*r);
+	}
+	emit(r, size, K_FILE);
 }
 
 static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 oflags, u32 mode, u32 uid, u32 gid)

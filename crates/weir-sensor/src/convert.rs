@@ -173,7 +173,10 @@ impl Converter {
             return p;
         }
         let info = self.actor(h);
-        let p = self.process(&info, h.tid);
+        let mut p = self.process(&info, h.tid);
+        // Activity events carry the parent only; the full chain is on the
+        // process's exec/fork/exit events, joined by entity id downstream.
+        p.ancestors.truncate(1);
         if self.cache.len() >= CACHE_MAX {
             self.cache.clear();
         }
@@ -263,7 +266,7 @@ impl Converter {
                     net_ns: e.net_ns,
                 };
                 self.table.insert(info.clone());
-                (info, EvBody::Exec(Exec { memfd }))
+                (Some(info), EvBody::Exec(Exec { memfd }))
             }
             Body::Fork {
                 child_pid,
@@ -279,7 +282,7 @@ impl Converter {
                 let child_entity_id = child.entity_id.clone();
                 self.table.insert(child);
                 (
-                    parent,
+                    Some(parent),
                     EvBody::Fork(Fork {
                         child_pid,
                         child_entity_id,
@@ -299,7 +302,6 @@ impl Converter {
             }
             Body::File(_) => unreachable!("handled above"),
             Body::Net(n) => {
-                let info = self.actor(&h);
                 let transport = match n.protocol {
                     6 => "tcp".to_string(),
                     17 => "udp".to_string(),
@@ -324,10 +326,9 @@ impl Converter {
                     destination_port: dst.1,
                     result: n.ret,
                 };
-                (info, EvBody::Network(ev))
+                (None, EvBody::Network(ev))
             }
             Body::Priv(p) => {
-                let info = self.actor(&h);
                 let n = match p.op {
                     1 | 2 => 1,
                     3 | 4 => 2,
@@ -342,10 +343,9 @@ impl Converter {
                     cap_permitted: p.cap_perm,
                     result: p.ret,
                 };
-                (info, EvBody::Privilege(ev))
+                (None, EvBody::Privilege(ev))
             }
             Body::Ptrace { request, target, ret } => {
-                let info = self.actor(&h);
                 let t = self.table.get(target).cloned().or_else(|| self.table.read_proc(target));
                 let ev = Ptrace {
                     request,
@@ -354,11 +354,11 @@ impl Converter {
                     target_executable: t.map(|t| t.executable).unwrap_or_default(),
                 };
                 let _ = ret;
-                (info, EvBody::Ptrace(ev))
+                (None, EvBody::Ptrace(ev))
             }
-            Body::Memfd { flags, name } => (self.actor(&h), EvBody::Memfd(Memfd { name, flags })),
+            Body::Memfd { flags, name } => (None, EvBody::Memfd(Memfd { name, flags })),
             Body::Bpf { cmd, prog_type, name } => (
-                self.actor(&h),
+                None,
                 EvBody::Bpf(BpfLoad {
                     cmd,
                     prog_type,
@@ -368,7 +368,7 @@ impl Converter {
             Body::Module { which, args } => {
                 let name = if which == 1 { "finit_module" } else { "init_module" };
                 (
-                    self.actor(&h),
+                    None,
                     EvBody::Module(ModuleLoad {
                         name: name.to_string(),
                         args,
@@ -376,7 +376,10 @@ impl Converter {
                 )
             }
         };
-        let process = self.process(&info, h.tid);
+        let process = match info {
+            Some(info) => self.process(&info, h.tid),
+            None => self.actor_process(&h),
+        };
         Some(self.event(time, Some(process), body))
     }
 }

@@ -131,7 +131,12 @@ struct Drain {
     reported_user: Counts,
     loss_from_ns: u64,
     decode_errors: u64,
+    /// Set while stopping: Loss and Stopped wait (bounded) for queue space.
+    final_words: bool,
 }
+
+/// How long the final Loss and Stopped events wait for a full queue.
+const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Drain {
     fn new(config: SensorConfig, loaded: Loaded, tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Self {
@@ -153,6 +158,7 @@ impl Drain {
             reported_user: Counts::new(),
             loss_from_ns: Converter::now_ns(),
             decode_errors: 0,
+            final_words: false,
         }
     }
 
@@ -170,6 +176,9 @@ impl Drain {
             self.drain_ring();
             let now = Instant::now();
             if stopping {
+                // The last words may wait a little for queue space: losing
+                // the final Loss report would make earlier drops silent.
+                self.final_words = true;
                 self.report_loss();
                 self.health(health::State::Stopped);
                 break;
@@ -221,6 +230,24 @@ impl Drain {
                 self.in_flight_bytes -= n;
             }
         }
+    }
+
+    /// Sends a bookkeeping event; while stopping, waits (bounded) for space.
+    fn send_report(&mut self, ev: Event) -> bool {
+        if !self.final_words {
+            return self.send(ev);
+        }
+        let size = ev.encoded_len();
+        let deadline = Instant::now() + FINAL_WAIT;
+        while Instant::now() < deadline {
+            self.settle();
+            let room = self.tx.capacity() > 0 && self.in_flight_bytes + size <= self.config.queue_bytes;
+            if room || self.tx.is_closed() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.send(ev)
     }
 
     /// Never blocks: a full queue (events or bytes) drops and counts.
@@ -286,7 +313,7 @@ impl Drain {
             ..Default::default()
         };
         let ev = self.conv.event(to, None, EvBody::Loss(loss));
-        if self.send(ev) {
+        if self.send_report(ev) {
             self.reported_kernel = self.kernel_seen_drops;
             for (k, v) in user {
                 *self.reported_user.entry(k).or_default() += v;
@@ -324,7 +351,7 @@ impl Drain {
             processes_tracked: self.conv.table.len() as u64,
         };
         let ev = self.conv.event(Converter::now_ns(), None, EvBody::Health(h));
-        self.send(ev);
+        self.send_report(ev);
     }
 }
 

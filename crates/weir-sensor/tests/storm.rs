@@ -51,3 +51,46 @@ fn storm_on_a_tiny_ring_loses_nothing_silently() {
     );
     assert!(last.rss_bytes < 512 << 20, "rss {}", last.rss_bytes);
 }
+
+#[test]
+fn stalled_consumer_drops_at_the_queue_and_says_so() {
+    let dir = tempfile::Builder::new().prefix("weir-stall-").tempdir().unwrap();
+    let prefix = format!("{}/", dir.path().to_str().unwrap());
+    let mut c = config(&[&prefix]);
+    c.queue_events = 16;
+    let (sensor, mut rx) = weir_sensor::Sensor::start(c).unwrap();
+    let path = format!("{prefix}stalled");
+    // Nobody reads while the workload runs: the queue fills and drops.
+    let (_pid, generated) = helper("storm", &[&path, "500"]);
+    let generated: u64 = generated.parse().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        while let Some(e) = rx.blocking_recv() {
+            all.push(e);
+        }
+        all
+    });
+    sensor.stop().unwrap();
+    let events = reader.join().unwrap();
+    let received = events
+        .iter()
+        .filter(|e| matches!(&e.body, Some(Body::File(f)) if f.path == path.as_bytes()))
+        .count() as u64;
+    let (mut user, mut kernel) = (0, 0);
+    for e in &events {
+        if let Some(Body::Loss(l)) = &e.body {
+            user += l.user_queue.get("file").copied().unwrap_or(0);
+            kernel += l.kernel_ring.get("file").copied().unwrap_or(0);
+        }
+    }
+    assert!(user > 0, "a 16-event queue with no reader must drop");
+    assert_eq!(
+        received + user + kernel,
+        generated,
+        "received {received} + user {user} + kernel {kernel}"
+    );
+    let Some(Body::Health(last)) = &events.last().unwrap().body else {
+        panic!("last event is not health")
+    };
+    assert_eq!(last.state, weir_event::health::State::Stopped as i32);
+}

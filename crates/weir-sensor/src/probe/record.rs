@@ -186,6 +186,9 @@ impl<'a> Reader<'a> {
     }
     /// A length-prefixed buffer: `len` clamped to the buffer size.
     fn sized(&self, field: &'static str, offset: usize, len: u32, cap: usize) -> Result<&'a [u8], RecordError> {
+        if len == 0 {
+            return Ok(&[]);
+        }
         self.bytes(field, offset, (len as usize).min(cap))
     }
 }
@@ -346,6 +349,18 @@ mod tests {
         assert_eq!(e.exe, b"/u/bin/true");
         assert_eq!(e.cwd, b"/");
         assert_eq!(e.args, b"true\0-x\0");
+    }
+
+    #[test]
+    fn one_path_file_records_end_after_the_path() {
+        let mut b = header(K_FILE, 116 + 12);
+        b[104..108].copy_from_slice(&11u32.to_ne_bytes());
+        b[116..127].copy_from_slice(b"/etc/passwd");
+        let Body::File(f) = decode(&b).unwrap().body else {
+            panic!("not file")
+        };
+        assert_eq!(f.path, b"/etc/passwd");
+        assert!(f.path2.is_empty());
     }
 
     #[test]

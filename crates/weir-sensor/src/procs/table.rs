@@ -315,6 +315,24 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_processes_fit_the_memory_bound() {
+        let mut t = ProcTable::new("h", 65_536);
+        for pid in 1..=10_000u32 {
+            let mut i = info(pid, pid / 2, &t);
+            i.executable = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java".into();
+            i.args = (0..12)
+                .map(|n| format!("--option-{n}=some-typical-value").into_bytes())
+                .collect();
+            i.cwd = b"/srv/application/current".to_vec();
+            i.cgroup_path = "/system.slice/application.service".into();
+            t.insert(i);
+        }
+        assert_eq!(t.len(), 10_000);
+        // The bound is 40 MB for the whole sensor; the table takes a fraction.
+        assert!(t.approx_bytes() < 16 << 20, "{} bytes", t.approx_bytes());
+    }
+
+    #[test]
     fn snapshot_reads_this_process() {
         let mut t = ProcTable::new("h", 100_000);
         assert!(t.snapshot() > 0);
