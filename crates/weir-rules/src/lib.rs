@@ -1,1 +1,294 @@
-//! weir-rules
+//! Weir's detection engine: Sigma rules (v2) parsed, checked against the
+//! fields Weir produces, and compiled into one matcher shared by all rules;
+//! Sigma correlation rules evaluated on the event stream with persistent
+//! state; inline rule tests from the `weir:` block.
+//!
+//! ```no_run
+//! use weir_rules::{RuleSet, weir_fields};
+//! let (rules, report) = RuleSet::load_paths(&["rules".into()]);
+//! let mut m = rules.matcher();
+//! let mut hits = Vec::new();
+//! let event = serde_json::Map::new();
+//! m.matches(&weir_fields(&event), &mut hits);
+//! ```
+
+mod compile;
+mod condition;
+pub mod correlation;
+mod error;
+mod fields;
+mod matcher;
+mod pattern;
+mod rule;
+mod weir;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+pub use correlation::{CorrelationHit, Correlator};
+pub use error::{Location, RuleError, RuleErrorKind};
+pub use fields::{json_lookup, EventSource, FieldValue, Fields, SourcedJson};
+pub use matcher::Matcher;
+pub use rule::{CorrelationSpec, CorrelationType, Logsource, Mode, RuleMeta, RuleTests, Threshold, WeirBlock};
+pub use weir::{canonical, category_of_kind, is_weir_event, weir_fields, WeirFields};
+
+use compile::{CompileFail, Group, GroupBuilder, Slot};
+use rule::RuleDoc;
+
+/// Index of a rule in `RuleSet::rules()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct RuleIdx(pub u32);
+
+/// Options for loading rules.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Values for `%name%` placeholders of the `expand` modifier.
+    pub placeholders: HashMap<String, Vec<String>>,
+}
+
+/// What happened while loading rules.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct LoadReport {
+    /// Rules that can fire (detections and correlations).
+    pub loaded: usize,
+    /// Rules loaded but unable to fire on Weir's events, with the reason.
+    pub unsupported: Vec<(PathBuf, String)>,
+    /// Files or rules that could not be loaded at all.
+    pub errors: Vec<RuleError>,
+}
+
+/// A compiled rule set.
+pub struct RuleSet {
+    metas: Vec<RuleMeta>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) pred_count: u32,
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                errors.push(RuleError::new(
+                    &path.display().to_string(),
+                    RuleErrorKind::Io(e.to_string()),
+                ));
+                return;
+            }
+        };
+        entries.sort();
+        for e in entries {
+            if e.is_dir() {
+                collect_files(&e, out, errors);
+            } else if matches!(e.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                out.push(e);
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+}
+
+impl RuleSet {
+    /// Loads every `*.yml`/`*.yaml` under the given files or directories.
+    pub fn load_paths(paths: &[PathBuf]) -> (RuleSet, LoadReport) {
+        Self::load_paths_with(paths, &LoadOptions::default())
+    }
+
+    /// `load_paths` with options.
+    pub fn load_paths_with(paths: &[PathBuf], opts: &LoadOptions) -> (RuleSet, LoadReport) {
+        let mut errors = Vec::new();
+        let mut files = Vec::new();
+        for p in paths {
+            collect_files(p, &mut files, &mut errors);
+        }
+        let mut docs = Vec::new();
+        for f in files {
+            let origin = f.display().to_string();
+            match std::fs::read_to_string(&f) {
+                Ok(text) => match rule::parse_text(&text, &origin) {
+                    Ok(d) => docs.extend(d),
+                    Err(e) => errors.push(e),
+                },
+                Err(e) => errors.push(RuleError::new(&origin, RuleErrorKind::Io(e.to_string()))),
+            }
+        }
+        let (set, mut report) = Self::build(docs, opts);
+        errors.append(&mut report.errors);
+        report.errors = errors;
+        (set, report)
+    }
+
+    /// Compiles the rules of one YAML text (one or more documents).
+    pub fn from_yaml(text: &str, origin: &str) -> Result<RuleSet, RuleError> {
+        let docs = rule::parse_text(text, origin)?;
+        let (set, mut report) = Self::build(docs, &LoadOptions::default());
+        match report.errors.pop() {
+            Some(e) => Err(e),
+            None => Ok(set),
+        }
+    }
+
+    fn build(docs: Vec<RuleDoc>, opts: &LoadOptions) -> (RuleSet, LoadReport) {
+        let mut report = LoadReport::default();
+        let mut metas: Vec<RuleMeta> = Vec::new();
+        let mut buckets: BTreeMap<(Option<String>, Option<String>, Option<String>), Vec<RuleDoc>> = BTreeMap::new();
+        for mut doc in docs {
+            let Some(det) = &doc.detection else {
+                metas.push(doc.meta);
+                continue;
+            };
+            let mut fields = Vec::new();
+            let mut keywords = false;
+            for (_, sel) in &det.selections {
+                for alt in &sel.alternatives {
+                    for fc in alt {
+                        match &fc.field {
+                            Some(f) => fields.push(f.clone()),
+                            None => keywords = true,
+                        }
+                    }
+                }
+            }
+            if let Some(reason) = weir::unsupported_reason(&doc.meta.logsource, &fields, keywords) {
+                doc.meta.unsupported = Some(reason);
+                metas.push(doc.meta);
+                continue;
+            }
+            let ls = &doc.meta.logsource;
+            buckets
+                .entry((ls.product.clone(), ls.category.clone(), ls.service.clone()))
+                .or_default()
+                .push(doc);
+        }
+        let mut groups = Vec::new();
+        let mut slots = Vec::new();
+        let mut next_pred = 0u32;
+        for (_, bucket) in buckets {
+            let ls = bucket[0].meta.logsource.clone();
+            let mut gb = GroupBuilder::new(ls, next_pred);
+            let mut in_group = Vec::new();
+            for doc in bucket {
+                let idx = metas.len() as u32;
+                let Some(det) = &doc.detection else { continue };
+                match gb.add_rule(idx, det, &opts.placeholders) {
+                    Ok(()) => {
+                        in_group.push(idx);
+                        metas.push(doc.meta);
+                    }
+                    Err(CompileFail::Unsupported(reason)) => {
+                        let mut meta = doc.meta;
+                        meta.unsupported = Some(reason);
+                        metas.push(meta);
+                    }
+                    Err(CompileFail::Error(kind)) => {
+                        let needle = match &kind {
+                            RuleErrorKind::UnknownModifier { modifier, .. } => format!("|{modifier}"),
+                            RuleErrorKind::Regex { field, .. } | RuleErrorKind::Field { field, .. } => field.clone(),
+                            _ => String::new(),
+                        };
+                        let text = std::fs::read_to_string(&doc.meta.origin).unwrap_or_default();
+                        let mut e = RuleError::new(&doc.meta.origin, kind);
+                        if !text.is_empty() {
+                            e = e.locate(&text, needle.trim_start_matches('|'));
+                        }
+                        report.errors.push(e);
+                    }
+                }
+            }
+            next_pred = gb.next_pred();
+            match gb.finish(slots.len()) {
+                Ok((g, s)) => {
+                    groups.push(g);
+                    slots.extend(s);
+                }
+                Err(reason) => {
+                    for idx in in_group {
+                        metas[idx as usize].unsupported = Some(format!("rule group failed to compile: {reason}"));
+                    }
+                }
+            }
+        }
+        for m in &metas {
+            match &m.unsupported {
+                Some(reason) => report.unsupported.push((PathBuf::from(&m.origin), reason.clone())),
+                None => report.loaded += 1,
+            }
+        }
+        (
+            RuleSet {
+                metas,
+                groups,
+                slots,
+                pred_count: next_pred,
+            },
+            report,
+        )
+    }
+
+    /// Every loaded rule (including unsupported ones, which never match).
+    pub fn rules(&self) -> &[RuleMeta] {
+        &self.metas
+    }
+
+    /// A fresh matcher (one per thread).
+    pub fn matcher(&self) -> Matcher<'_> {
+        Matcher::new(self)
+    }
+
+    /// Finds a rule by id or name.
+    pub fn find(&self, id_or_name: &str) -> Option<RuleIdx> {
+        self.metas
+            .iter()
+            .position(|m| m.id == id_or_name || m.name.as_deref() == Some(id_or_name))
+            .map(|i| RuleIdx(i as u32))
+    }
+
+    /// Runs every rule's inline `weir.tests`.
+    pub fn run_inline_tests(&self) -> Vec<TestOutcome> {
+        let mut m = self.matcher();
+        let mut hits = Vec::new();
+        let mut out = Vec::new();
+        for (i, meta) in self.metas.iter().enumerate() {
+            let idx = RuleIdx(i as u32);
+            let cases = meta
+                .weir
+                .tests
+                .matches
+                .iter()
+                .map(|e| (true, e))
+                .chain(meta.weir.tests.no_match.iter().map(|e| (false, e)));
+            let mut counts = [0usize; 2];
+            for (expect, event) in cases {
+                let n = &mut counts[usize::from(!expect)];
+                let case = *n;
+                *n += 1;
+                if is_weir_event(event) {
+                    m.matches(&weir_fields(event), &mut hits);
+                } else {
+                    m.matches(event, &mut hits);
+                }
+                let matched = hits.contains(&idx);
+                out.push(TestOutcome {
+                    rule: idx,
+                    expect_match: expect,
+                    case,
+                    passed: matched == expect,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Result of one inline test case.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestOutcome {
+    pub rule: RuleIdx,
+    /// `true` for a `match` case, `false` for `no_match`.
+    pub expect_match: bool,
+    /// Position of the case within its list.
+    pub case: usize,
+    pub passed: bool,
+}

@@ -1,0 +1,366 @@
+//! Evaluating one event against the compiled rule set. Each field is read
+//! and scanned once per logsource group (one automaton pass, one regex-set
+//! pass); rules are then decided from the predicate bitset. All buffers
+//! live in the `Matcher` and are reused: no allocation per event once warm.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use crate::compile::{in_cidr, CmpOp, Group, Other, Slot};
+use crate::fields::{EventSource, FieldValue, Fields};
+use crate::pattern::Anchor;
+use crate::{RuleIdx, RuleSet};
+
+/// Per-thread evaluation state over a `RuleSet`.
+pub struct Matcher<'r> {
+    set: &'r RuleSet,
+    bits: Vec<u64>,
+    present: Vec<bool>,
+    lower: String,
+    num: String,
+    other_buf: String,
+    re_hits: Vec<bool>,
+    /// Cached routing: the last event source and its groups.
+    cache_valid: bool,
+    cache_product: String,
+    cache_category: Option<String>,
+    cache_service: Option<String>,
+    cache_groups: Vec<u32>,
+}
+
+impl<'r> Matcher<'r> {
+    pub(crate) fn new(set: &'r RuleSet) -> Self {
+        let max_re = set.slots.iter().map(|s| s.regex_preds.len()).max().unwrap_or(0);
+        Matcher {
+            set,
+            bits: vec![0; (set.pred_count as usize).div_ceil(64) + 1],
+            present: vec![false; set.slots.len()],
+            lower: String::with_capacity(256),
+            num: String::with_capacity(32),
+            other_buf: String::with_capacity(256),
+            re_hits: vec![false; max_re],
+            cache_valid: false,
+            cache_product: String::new(),
+            cache_category: None,
+            cache_service: None,
+            cache_groups: Vec::new(),
+        }
+    }
+
+    fn route(&mut self, src: &EventSource<'_>) {
+        let same = self.cache_valid
+            && self.cache_product == src.product
+            && self.cache_category.as_deref() == src.category
+            && self.cache_service.as_deref() == src.service;
+        if same {
+            return;
+        }
+        self.cache_groups.clear();
+        for (i, g) in self.set.groups.iter().enumerate() {
+            let ls = &g.logsource;
+            let ok = ls.product.as_deref().is_none_or(|p| p == src.product)
+                && ls.category.as_deref().is_none_or(|c| Some(c) == src.category)
+                && ls.service.as_deref().is_none_or(|s| Some(s) == src.service);
+            if ok {
+                self.cache_groups.push(i as u32);
+            }
+        }
+        self.cache_product.clear();
+        self.cache_product.push_str(src.product);
+        set_opt(&mut self.cache_category, src.category);
+        set_opt(&mut self.cache_service, src.service);
+        self.cache_valid = true;
+    }
+
+    /// Appends to `out` (after clearing it) the index of every rule the
+    /// event matches.
+    pub fn matches(&mut self, event: &impl Fields, out: &mut Vec<RuleIdx>) {
+        out.clear();
+        let routed = match event.source() {
+            Some(src) => {
+                self.route(&src);
+                true
+            }
+            None => false,
+        };
+        let n = if routed {
+            self.cache_groups.len()
+        } else {
+            self.set.groups.len()
+        };
+        for k in 0..n {
+            let gi = if routed { self.cache_groups[k] as usize } else { k };
+            self.eval_group(gi, event, routed, out);
+        }
+    }
+
+    fn eval_group(&mut self, gi: usize, event: &dyn Fields, routed: bool, out: &mut Vec<RuleIdx>) {
+        let set = self.set;
+        let g: &Group = &set.groups[gi];
+        clear_bits(&mut self.bits, g.pred_range.start, g.pred_range.end);
+        for si in g.slot_range.clone() {
+            let slot = &set.slots[si];
+            let mut st = Scratch {
+                bits: &mut self.bits,
+                lower: &mut self.lower,
+                num: &mut self.num,
+                other_buf: &mut self.other_buf,
+                re_hits: &mut self.re_hits,
+            };
+            match &slot.field {
+                Some(name) => {
+                    let v = event.get(name);
+                    let present = !matches!(v, None | Some(FieldValue::Null));
+                    self.present[si] = present;
+                    if present {
+                        for p in &slot.exists {
+                            st.set(*p);
+                        }
+                    } else {
+                        for p in &slot.null {
+                            st.set(*p);
+                        }
+                    }
+                    if let Some(v) = v {
+                        st.value(slot, v, event, 0);
+                    }
+                }
+                None => {
+                    self.present[si] = true;
+                    event.for_each_value(&mut |v| st.value(slot, v, event, 0));
+                }
+            }
+        }
+        for r in &g.rules {
+            if !routed && !r.keywords && !r.slots.iter().any(|s| self.present[*s as usize]) {
+                continue;
+            }
+            if r.expr.eval(&self.bits) {
+                out.push(RuleIdx(r.idx));
+            }
+        }
+    }
+}
+
+fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(d), Some(s)) => {
+            d.clear();
+            d.push_str(s);
+        }
+        (_, s) => *dst = s.map(str::to_string),
+    }
+}
+
+fn clear_bits(bits: &mut [u64], start: u32, end: u32) {
+    if start >= end {
+        return;
+    }
+    let (s, e) = (start as usize, end as usize);
+    let (sw, ew) = (s >> 6, (e - 1) >> 6);
+    for (w, word) in bits.iter_mut().enumerate().take(ew + 1).skip(sw) {
+        let lo = if w == sw { s & 63 } else { 0 };
+        let hi = if w == ew { ((e - 1) & 63) + 1 } else { 64 };
+        let mask = if hi - lo == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << (hi - lo)) - 1) << lo
+        };
+        *word &= !mask;
+    }
+}
+
+struct Scratch<'a> {
+    bits: &'a mut [u64],
+    lower: &'a mut String,
+    num: &'a mut String,
+    other_buf: &'a mut String,
+    re_hits: &'a mut [bool],
+}
+
+fn anchor_ok(a: Anchor, start: usize, end: usize, len: usize) -> bool {
+    match a {
+        Anchor::Contains => true,
+        Anchor::Prefix => start == 0,
+        Anchor::Suffix => end == len,
+        Anchor::Exact => start == 0 && end == len,
+    }
+}
+
+fn fold_into(dst: &mut String, s: &str) {
+    dst.clear();
+    if s.is_ascii() {
+        dst.push_str(s);
+        dst.make_ascii_lowercase();
+    } else {
+        for c in s.chars() {
+            dst.extend(c.to_lowercase());
+        }
+    }
+}
+
+impl Scratch<'_> {
+    #[inline]
+    fn set(&mut self, p: u32) {
+        self.bits[(p >> 6) as usize] |= 1u64 << (p & 63);
+    }
+
+    fn value(&mut self, slot: &Slot, v: FieldValue<'_>, event: &dyn Fields, depth: u8) {
+        let number = v.as_f64();
+        match v {
+            FieldValue::Null | FieldValue::Object => {}
+            FieldValue::Str(s) => self.scalar(slot, s, number, event),
+            FieldValue::Bool(b) => self.scalar(slot, if b { "true" } else { "false" }, None, event),
+            FieldValue::Int(i) => {
+                let mut num = std::mem::take(self.num);
+                num.clear();
+                let _ = write!(num, "{i}");
+                self.scalar(slot, &num, number, event);
+                *self.num = num;
+            }
+            FieldValue::UInt(u) => {
+                let mut num = std::mem::take(self.num);
+                num.clear();
+                let _ = write!(num, "{u}");
+                self.scalar(slot, &num, number, event);
+                *self.num = num;
+            }
+            FieldValue::Float(f) => {
+                let mut num = std::mem::take(self.num);
+                num.clear();
+                let _ = write!(num, "{f}");
+                self.scalar(slot, &num, number, event);
+                *self.num = num;
+            }
+            FieldValue::List(items) => {
+                if depth < 2 {
+                    for item in items {
+                        self.value(slot, FieldValue::from_json(item), event, depth + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn scalar(&mut self, slot: &Slot, s: &str, number: Option<f64>, event: &dyn Fields) {
+        if s.is_empty() {
+            for p in &slot.empty {
+                self.set(*p);
+            }
+        }
+        if let Some(ac) = &slot.ac_ci {
+            let mut lower = std::mem::take(self.lower);
+            fold_into(&mut lower, s);
+            let len = lower.len();
+            for m in ac.find_overlapping_iter(lower.as_str()) {
+                for &(p, a) in &slot.ci_targets[m.pattern().as_usize()] {
+                    if anchor_ok(a, m.start(), m.end(), len) {
+                        self.set(p);
+                    }
+                }
+            }
+            *self.lower = lower;
+        }
+        if let Some(ac) = &slot.ac_cs {
+            for m in ac.find_overlapping_iter(s) {
+                for &(p, a) in &slot.cs_targets[m.pattern().as_usize()] {
+                    if anchor_ok(a, m.start(), m.end(), s.len()) {
+                        self.set(p);
+                    }
+                }
+            }
+        }
+        if let Some(rs) = &slot.regex {
+            let n = slot.regex_preds.len();
+            let hits = &mut self.re_hits[..n];
+            hits.fill(false);
+            if rs.matches_read_at(hits, s, 0) {
+                for i in 0..n {
+                    if self.re_hits[i] {
+                        let p = slot.regex_preds[i];
+                        self.set(p);
+                    }
+                }
+            }
+        }
+        for (p, other) in &slot.others {
+            let hit = match other {
+                Other::Cidr(nets) => match s.trim().parse::<IpAddr>() {
+                    Ok(ip) => nets.iter().any(|(net, len)| in_cidr(ip, *net, *len)),
+                    Err(_) => false,
+                },
+                Other::Cmp(op, t) => match number {
+                    Some(n) => match op {
+                        CmpOp::Lt => n < *t,
+                        CmpOp::Lte => n <= *t,
+                        CmpOp::Gt => n > *t,
+                        CmpOp::Gte => n >= *t,
+                    },
+                    None => false,
+                },
+                Other::FieldRef { other, anchor, cased } => self.fieldref(s, event, other, *anchor, *cased),
+            };
+            if hit {
+                self.set(*p);
+            }
+        }
+    }
+
+    fn fieldref(&mut self, s: &str, event: &dyn Fields, other: &str, anchor: Anchor, cased: bool) -> bool {
+        let mut buf = std::mem::take(self.other_buf);
+        buf.clear();
+        let ok = match event.get(other) {
+            Some(FieldValue::Str(o)) => {
+                buf.push_str(o);
+                true
+            }
+            Some(FieldValue::Int(i)) => write!(buf, "{i}").is_ok(),
+            Some(FieldValue::UInt(u)) => write!(buf, "{u}").is_ok(),
+            Some(FieldValue::Float(f)) => write!(buf, "{f}").is_ok(),
+            Some(FieldValue::Bool(b)) => write!(buf, "{b}").is_ok(),
+            _ => false,
+        };
+        let hit = ok && {
+            let (hay, needle): (&str, &str) = (s, &buf);
+            if cased {
+                match anchor {
+                    Anchor::Exact => hay == needle,
+                    Anchor::Prefix => hay.starts_with(needle),
+                    Anchor::Suffix => hay.ends_with(needle),
+                    Anchor::Contains => hay.contains(needle),
+                }
+            } else {
+                let mut lh = std::mem::take(self.lower);
+                fold_into(&mut lh, hay);
+                let ln = needle.to_lowercase();
+                let r = match anchor {
+                    Anchor::Exact => lh == ln,
+                    Anchor::Prefix => lh.starts_with(&ln),
+                    Anchor::Suffix => lh.ends_with(&ln),
+                    Anchor::Contains => lh.contains(&ln),
+                };
+                *self.lower = lh;
+                r
+            }
+        };
+        *self.other_buf = buf;
+        hit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clear_bits;
+
+    #[test]
+    fn clear_ranges() {
+        let mut b = vec![u64::MAX; 3];
+        clear_bits(&mut b, 3, 70);
+        assert_eq!(b[0], 0b111);
+        assert_eq!(b[1], !0b111111u64);
+        assert_eq!(b[2], u64::MAX);
+        let mut b = vec![u64::MAX; 2];
+        clear_bits(&mut b, 0, 128);
+        assert_eq!(b, vec![0, 0]);
+    }
+}

@@ -1,0 +1,487 @@
+//! Reading one Sigma rule document (YAML) into typed metadata, detection
+//! selections, conditions, correlation spec and the `weir:` block. No
+//! compilation happens here; see `compile.rs`.
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value as Yaml;
+
+use crate::condition::{self, Cond};
+use crate::error::{field_err, RuleError, RuleErrorKind};
+
+/// A rule's `logsource`, lower-cased.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct Logsource {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
+}
+
+/// Whether a rule's matches alert, or are only recorded (shadow mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Alert,
+    Shadow,
+}
+
+/// Inline rule tests from `weir.tests`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleTests {
+    /// Events that must make the rule match.
+    pub matches: Vec<Map<String, Json>>,
+    /// Events that must not.
+    pub no_match: Vec<Map<String, Json>>,
+}
+
+/// The `weir:` block of a rule.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WeirBlock {
+    /// Fields whose values form the suppression (deduplication) key.
+    pub suppress: Vec<String>,
+    /// Response actions to take on a match (e.g. `kill_process`).
+    pub respond: Vec<String>,
+    /// Who must confirm the alert (e.g. `actor`).
+    pub confirm: Option<String>,
+    /// Explicit mode, overriding the status-based default.
+    pub mode: Option<Mode>,
+    pub tests: RuleTests,
+}
+
+/// Kinds of Sigma correlation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrelationType {
+    EventCount,
+    ValueCount,
+    Temporal,
+    TemporalOrdered,
+}
+
+/// Threshold of a correlation (`condition:` of a correlation rule).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Threshold {
+    pub gt: Option<f64>,
+    pub gte: Option<f64>,
+    pub lt: Option<f64>,
+    pub lte: Option<f64>,
+    pub eq: Option<f64>,
+    /// value_count: the field whose distinct values are counted.
+    pub field: Option<String>,
+}
+
+impl Threshold {
+    pub fn holds(&self, n: f64) -> bool {
+        self.gt.is_none_or(|t| n > t)
+            && self.gte.is_none_or(|t| n >= t)
+            && self.lt.is_none_or(|t| n < t)
+            && self.lte.is_none_or(|t| n <= t)
+            && self.eq.is_none_or(|t| n == t)
+    }
+}
+
+/// A parsed correlation rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorrelationSpec {
+    pub kind: CorrelationType,
+    /// Referenced rules, by id or name.
+    pub rules: Vec<String>,
+    pub group_by: Vec<String>,
+    pub timespan_ns: u64,
+    pub threshold: Threshold,
+}
+
+/// Metadata of a loaded rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleMeta {
+    pub id: String,
+    pub name: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub level: String,
+    pub status: String,
+    pub author: String,
+    pub tags: Vec<String>,
+    pub logsource: Logsource,
+    pub mode: Mode,
+    pub weir: WeirBlock,
+    /// File (or origin) the rule came from.
+    pub origin: String,
+    /// Why the rule can never fire on Weir's events, if so.
+    pub unsupported: Option<String>,
+    pub correlation: Option<CorrelationSpec>,
+}
+
+/// One field test of a selection: `Field|mod|mod: values`.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldCond {
+    /// `None` for keyword (full-text) selections.
+    pub field: Option<String>,
+    pub modifiers: Vec<String>,
+    pub values: Vec<Scalar>,
+}
+
+/// A scalar rule value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scalar {
+    Null,
+    Text(String),
+}
+
+/// A named selection: OR over alternatives, each an AND of field tests.
+#[derive(Debug, Clone)]
+pub(crate) struct Selection {
+    pub alternatives: Vec<Vec<FieldCond>>,
+}
+
+/// Parsed detection section.
+#[derive(Debug, Clone)]
+pub(crate) struct Detection {
+    pub selections: Vec<(String, Selection)>,
+    pub condition: Cond,
+}
+
+/// A rule document: metadata plus detection (absent for correlations).
+#[derive(Debug, Clone)]
+pub(crate) struct RuleDoc {
+    pub meta: RuleMeta,
+    pub detection: Option<Detection>,
+}
+
+fn s(v: Option<&Yaml>) -> Option<String> {
+    match v? {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn str_list(v: Option<&Yaml>, field: &str) -> Result<Vec<String>, RuleErrorKind> {
+    match v {
+        None | Some(Yaml::Null) => Ok(vec![]),
+        Some(Yaml::Sequence(items)) => items
+            .iter()
+            .map(|i| s(Some(i)).ok_or_else(|| field_err(field, "expected a list of strings")))
+            .collect(),
+        Some(other) => s(Some(other))
+            .map(|x| vec![x])
+            .ok_or_else(|| field_err(field, "expected a string or a list")),
+    }
+}
+
+pub(crate) fn scalar(v: &Yaml, field: &str) -> Result<Scalar, RuleErrorKind> {
+    Ok(match v {
+        Yaml::Null => Scalar::Null,
+        Yaml::String(s) => Scalar::Text(s.clone()),
+        Yaml::Number(n) => Scalar::Text(n.to_string()),
+        Yaml::Bool(b) => Scalar::Text(b.to_string()),
+        Yaml::Tagged(t) => return scalar(&t.value, field),
+        _ => return Err(field_err(field, "expected a string, number, boolean or null value")),
+    })
+}
+
+fn key_str(k: &Yaml) -> Option<String> {
+    s(Some(k))
+}
+
+fn field_cond(key: &str, v: &Yaml) -> Result<FieldCond, RuleErrorKind> {
+    let mut parts = key.split('|');
+    let field = parts.next().unwrap_or_default().to_string();
+    let modifiers: Vec<String> = parts.map(str::to_string).collect();
+    let values = match v {
+        Yaml::Sequence(items) => items.iter().map(|i| scalar(i, key)).collect::<Result<Vec<_>, _>>()?,
+        other => vec![scalar(other, key)?],
+    };
+    Ok(FieldCond {
+        field: if field.is_empty() { None } else { Some(field) },
+        modifiers,
+        values,
+    })
+}
+
+fn selection(name: &str, v: &Yaml) -> Result<Selection, RuleErrorKind> {
+    let map_alt = |m: &serde_yaml::Mapping| -> Result<Vec<FieldCond>, RuleErrorKind> {
+        m.iter()
+            .map(|(k, v)| {
+                let key = key_str(k).ok_or_else(|| field_err(name, "selection keys must be strings"))?;
+                field_cond(&key, v)
+            })
+            .collect()
+    };
+    match v {
+        Yaml::Mapping(m) => Ok(Selection {
+            alternatives: vec![map_alt(m)?],
+        }),
+        Yaml::Sequence(items) if items.iter().all(|i| matches!(i, Yaml::Mapping(_))) && !items.is_empty() => {
+            let mut alternatives = Vec::new();
+            for i in items {
+                if let Yaml::Mapping(m) = i {
+                    alternatives.push(map_alt(m)?);
+                }
+            }
+            Ok(Selection { alternatives })
+        }
+        Yaml::Sequence(items) => {
+            let values = items.iter().map(|i| scalar(i, name)).collect::<Result<Vec<_>, _>>()?;
+            Ok(Selection {
+                alternatives: vec![vec![FieldCond {
+                    field: None,
+                    modifiers: vec![],
+                    values,
+                }]],
+            })
+        }
+        Yaml::String(_) | Yaml::Number(_) => Ok(Selection {
+            alternatives: vec![vec![FieldCond {
+                field: None,
+                modifiers: vec![],
+                values: vec![scalar(v, name)?],
+            }]],
+        }),
+        _ => Err(field_err(
+            name,
+            "a selection must be a map, a list of maps or a list of keywords",
+        )),
+    }
+}
+
+fn detection(v: &Yaml) -> Result<Detection, RuleErrorKind> {
+    let m = v.as_mapping().ok_or_else(|| field_err("detection", "expected a map"))?;
+    let mut selections = Vec::new();
+    let mut conditions = Vec::new();
+    for (k, v) in m {
+        let key = key_str(k).ok_or_else(|| field_err("detection", "keys must be strings"))?;
+        if key == "condition" {
+            let list = match v {
+                Yaml::Sequence(items) => items.iter().filter_map(|i| s(Some(i))).collect(),
+                other => s(Some(other)).into_iter().collect::<Vec<_>>(),
+            };
+            if list.is_empty() {
+                return Err(field_err("detection.condition", "expected a condition string"));
+            }
+            for c in list {
+                let parsed = condition::parse(&c).map_err(|message| RuleErrorKind::Condition {
+                    condition: c.clone(),
+                    message,
+                })?;
+                conditions.push(parsed);
+            }
+        } else if key == "timeframe" {
+            // Sigma v1 aggregation timeframe; meaningless without an aggregation.
+        } else {
+            selections.push((key.clone(), selection(&key, v)?));
+        }
+    }
+    if conditions.is_empty() {
+        return Err(field_err("detection.condition", "missing"));
+    }
+    let condition = if conditions.len() == 1 {
+        conditions.remove(0)
+    } else {
+        Cond::Or(conditions)
+    };
+    Ok(Detection { selections, condition })
+}
+
+/// Parses a duration like `30s`, `5m`, `1h`, `2d`.
+pub(crate) fn duration_ns(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return None,
+    };
+    n.checked_mul(mult)?.checked_mul(1_000_000_000)
+}
+
+fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
+    let m = v
+        .as_mapping()
+        .ok_or_else(|| field_err("correlation", "expected a map"))?;
+    let get = |k: &str| m.get(Yaml::String(k.into()));
+    let kind: CorrelationType = serde_yaml::from_value(get("type").cloned().unwrap_or(Yaml::Null))
+        .map_err(|e| field_err("correlation.type", e.to_string()))?;
+    let rules = str_list(get("rules"), "correlation.rules")?;
+    if rules.is_empty() {
+        return Err(field_err("correlation.rules", "at least one rule is required"));
+    }
+    let group_by = str_list(get("group-by"), "correlation.group-by")?;
+    let ts = s(get("timespan")).ok_or_else(|| field_err("correlation.timespan", "missing"))?;
+    let timespan_ns = duration_ns(&ts).ok_or_else(|| {
+        field_err(
+            "correlation.timespan",
+            format!("`{ts}` is not a duration like 30s, 5m, 1h, 2d"),
+        )
+    })?;
+    let threshold: Threshold = match get("condition") {
+        None | Some(Yaml::Null) => match kind {
+            CorrelationType::Temporal | CorrelationType::TemporalOrdered => Threshold::default(),
+            _ => return Err(field_err("correlation.condition", "missing")),
+        },
+        Some(c) => serde_yaml::from_value(c.clone()).map_err(|e| field_err("correlation.condition", e.to_string()))?,
+    };
+    if kind == CorrelationType::ValueCount && threshold.field.is_none() {
+        return Err(field_err(
+            "correlation.condition.field",
+            "value_count needs the field to count",
+        ));
+    }
+    Ok(CorrelationSpec {
+        kind,
+        rules,
+        group_by,
+        timespan_ns,
+        threshold,
+    })
+}
+
+fn events(v: Option<&Yaml>, field: &str) -> Result<Vec<Map<String, Json>>, RuleErrorKind> {
+    let Some(v) = v else { return Ok(vec![]) };
+    let list: Vec<Json> = serde_yaml::from_value(v.clone()).map_err(|e| field_err(field, e.to_string()))?;
+    list.into_iter()
+        .map(|e| match e {
+            Json::Object(m) => Ok(m),
+            _ => Err(field_err(field, "each test event must be a map")),
+        })
+        .collect()
+}
+
+fn weir_block(v: Option<&Yaml>) -> Result<WeirBlock, RuleErrorKind> {
+    let Some(v) = v else { return Ok(WeirBlock::default()) };
+    let m = v.as_mapping().ok_or_else(|| field_err("weir", "expected a map"))?;
+    let get = |k: &str| m.get(Yaml::String(k.into()));
+    for (k, _) in m {
+        let k = key_str(k).unwrap_or_default();
+        if !matches!(k.as_str(), "suppress" | "respond" | "confirm" | "mode" | "tests") {
+            return Err(field_err(
+                &format!("weir.{k}"),
+                "unknown key (expected suppress, respond, confirm, mode, tests)",
+            ));
+        }
+    }
+    let mode = match get("mode") {
+        None => None,
+        Some(v) => Some(serde_yaml::from_value(v.clone()).map_err(|e| field_err("weir.mode", e.to_string()))?),
+    };
+    let tests = match get("tests") {
+        None => RuleTests::default(),
+        Some(t) => {
+            let tm = t
+                .as_mapping()
+                .ok_or_else(|| field_err("weir.tests", "expected a map with match/no_match"))?;
+            RuleTests {
+                matches: events(tm.get(Yaml::String("match".into())), "weir.tests.match")?,
+                no_match: events(tm.get(Yaml::String("no_match".into())), "weir.tests.no_match")?,
+            }
+        }
+    };
+    Ok(WeirBlock {
+        suppress: str_list(get("suppress"), "weir.suppress")?,
+        respond: str_list(get("respond"), "weir.respond")?,
+        confirm: s(get("confirm")),
+        mode,
+        tests,
+    })
+}
+
+/// Parses one YAML document into a rule.
+pub(crate) fn parse_doc(doc: &Yaml, origin: &str, text: &str) -> Result<RuleDoc, RuleError> {
+    let at = |kind: RuleErrorKind| {
+        let needle = match &kind {
+            RuleErrorKind::Field { field, .. } => field.rsplit('.').next().unwrap_or(field).to_string(),
+            RuleErrorKind::UnknownModifier { modifier, .. } => modifier.clone(),
+            RuleErrorKind::Regex { field, .. } => field.clone(),
+            RuleErrorKind::Condition { condition, .. } => condition.clone(),
+            _ => String::new(),
+        };
+        RuleError::new(origin, kind).locate(text, &needle)
+    };
+    let m = doc
+        .as_mapping()
+        .ok_or_else(|| at(field_err("(document)", "a rule must be a YAML map")))?;
+    let get = |k: &str| m.get(Yaml::String(k.into()));
+    let title = s(get("title")).ok_or_else(|| at(field_err("title", "missing")))?;
+    let status = s(get("status")).unwrap_or_default();
+    let weir = weir_block(get("weir")).map_err(at)?;
+    let mode = weir.mode.unwrap_or(if status == "experimental" {
+        Mode::Shadow
+    } else {
+        Mode::Alert
+    });
+    let logsource = match get("logsource") {
+        Some(Yaml::Mapping(ls)) => {
+            let g = |k: &str| s(ls.get(Yaml::String(k.into()))).map(|v| v.to_ascii_lowercase());
+            Logsource {
+                product: g("product"),
+                category: g("category"),
+                service: g("service"),
+            }
+        }
+        None => Logsource::default(),
+        Some(_) => return Err(at(field_err("logsource", "expected a map"))),
+    };
+    let author = match get("author") {
+        Some(Yaml::Sequence(_)) => str_list(get("author"), "author").map_err(at)?.join(", "),
+        other => s(other).unwrap_or_default(),
+    };
+    let correlation = match get("correlation") {
+        Some(c) => Some(correlation(c).map_err(at)?),
+        None => None,
+    };
+    let detection = match (get("detection"), &correlation) {
+        (Some(d), _) => Some(detection(d).map_err(at)?),
+        (None, Some(_)) => None,
+        (None, None) => return Err(at(field_err("detection", "missing"))),
+    };
+    let meta = RuleMeta {
+        id: s(get("id")).unwrap_or_default(),
+        name: s(get("name")),
+        title,
+        description: s(get("description")).unwrap_or_default(),
+        level: s(get("level")).unwrap_or_default(),
+        status,
+        author,
+        tags: str_list(get("tags"), "tags").map_err(at)?,
+        logsource,
+        mode,
+        weir,
+        origin: origin.to_string(),
+        unsupported: None,
+        correlation,
+    };
+    Ok(RuleDoc { meta, detection })
+}
+
+/// Parses every YAML document of a file.
+pub(crate) fn parse_text(text: &str, origin: &str) -> Result<Vec<RuleDoc>, RuleError> {
+    let mut out = Vec::new();
+    for de in serde_yaml::Deserializer::from_str(text) {
+        let doc = match Yaml::deserialize(de) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut err = RuleError::new(origin, RuleErrorKind::Yaml(e.to_string()));
+                if let Some(loc) = e.location() {
+                    err.location.line = loc.line();
+                    err.location.column = loc.column();
+                }
+                return Err(err);
+            }
+        };
+        if matches!(doc, Yaml::Null) {
+            continue;
+        }
+        out.push(parse_doc(&doc, origin, text)?);
+    }
+    if out.is_empty() {
+        return Err(RuleError::new(origin, field_err("(document)", "no rule in file")));
+    }
+    Ok(out)
+}
+
+use serde::Deserialize;
