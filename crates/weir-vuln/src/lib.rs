@@ -3,16 +3,20 @@
 
 pub mod advisory;
 pub mod db;
+pub mod disclosure;
 pub mod error;
 pub mod inventory;
+pub mod load;
 pub mod osv;
 pub mod policy;
 pub mod range;
 pub mod version;
 
 pub use advisory::{Advisory, AffectedPackage, DateTime};
-pub use db::{normalize_name, DisclosureBasis, Exposure, LoadReport, Match, VulnDb};
+pub use db::{normalize_name, Match, VulnDb};
+pub use disclosure::{DisclosureBasis, Exposure};
 pub use error::{InventoryError, LoadError};
 pub use inventory::Package;
+pub use load::LoadReport;
 pub use policy::{Excluded, MinorDistroPolicy, Policy};
 pub use version::{Scheme, Version, VersionError};
