@@ -18,10 +18,12 @@ struct Up {
 }
 
 impl Up {
-    fn start(data: &std::path::Path) -> Up {
+    fn start(data: &std::path::Path, rules: &std::path::Path) -> Up {
         let mut child = Command::new(WEIR)
             .args(["up", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data"])
             .arg(data)
+            .arg("--rules")
+            .arg(rules)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -85,14 +87,48 @@ fn is_true(event: &Value) -> bool {
         .is_some_and(|exe| exe.ends_with("/true"))
 }
 
+/// A plain HTTP/1.1 GET on loopback: (status code, body).
+fn http_get(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[test]
-fn up_sees_an_exec_with_lineage_and_the_log_verifies() {
+fn up_sees_an_exec_with_lineage_alerts_on_it_and_the_log_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let up = Up::start(&data);
+    let marker = format!("weir-e2e-{}", std::process::id());
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("marker.yml"),
+        format!(
+            "title: End-to-end marker\nid: 5d0f6a64-7b1e-4c47-9e51-8f0f4f7f2a10\nstatus: stable\nlevel: high\n\
+             logsource:\n  product: linux\n  category: process_creation\n\
+             detection:\n  selection:\n    Image|endswith: '/true'\n    CommandLine|contains: '{marker}'\n  condition: selection\n"
+        ),
+    )
+    .unwrap();
+    let up = Up::start(&data, &rules);
     assert!(up.http.starts_with("http://127.0.0.1:"), "{}", up.http);
 
-    let marker = format!("weir-e2e-{}", std::process::id());
     // sh (with the marker in its command line) runs /bin/true with the marker as argument.
     let started = Instant::now();
     let status = Command::new("/bin/sh")
@@ -124,6 +160,24 @@ fn up_sees_an_exec_with_lineage_and_the_log_verifies() {
     assert_eq!(child["process.parent.executable"], parent["process.executable"]);
     assert_eq!(child["process.parent.pid"], parent["process.pid"]);
     assert_eq!(child["user.id"], 0);
+
+    // The rule fired once, and the alert API wants the admin token.
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    assert_eq!(http_get(&up.http, "/api/alerts", None).0, 401);
+    let mut alerts = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        let (status, body) = http_get(&up.http, "/api/alerts", Some(token.trim()));
+        assert_eq!(status, 200, "{body}");
+        alerts = serde_json::from_str::<Vec<Value>>(&body).unwrap();
+        if !alerts.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["rule_title"], "End-to-end marker");
+    assert_eq!(alerts[0]["count"], 1);
+    assert_eq!(alerts[0]["mode"], "alert");
 
     let status = up.stop();
     assert!(status.success(), "weir up exited with {status}");

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use anyhow::Context;
 
 use super::data_dir;
@@ -22,6 +24,9 @@ pub struct Args {
     /// gRPC address sensors connect to (TLS).
     #[arg(long, default_value = "127.0.0.1:7443")]
     grpc: SocketAddr,
+    /// Rule files or directories [default: ./rules when it exists].
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
     /// Do not start a sensor on this host (collector only).
     #[arg(long)]
     no_sensor: bool,
@@ -30,14 +35,24 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let data = data_dir(args.data);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(up(data, args.http, args.grpc, !args.no_sensor))
+    let rules = super::detection::rule_paths(args.rules);
+    runtime.block_on(up(data, args.http, args.grpc, rules, !args.no_sensor))
 }
 
-async fn up(data: PathBuf, http: SocketAddr, grpc: SocketAddr, with_sensor: bool) -> anyhow::Result<i32> {
+async fn up(
+    data: PathBuf,
+    http: SocketAddr,
+    grpc: SocketAddr,
+    rules: Vec<PathBuf>,
+    with_sensor: bool,
+) -> anyhow::Result<i32> {
     create_private_dir(&data)?;
     let mut config = weir_server::ServerConfig::new(&data);
     config.http_addr = http;
     config.grpc_addr = grpc;
+    let detection = super::detection::start(&data, &rules)?;
+    config.sink = Some(detection.clone());
+    config.http_routes = Some(super::detection::routes(&data));
     let server = weir_server::Server::start(config)
         .await
         .context("starting the collector")?;
@@ -53,6 +68,11 @@ async fn up(data: PathBuf, http: SocketAddr, grpc: SocketAddr, with_sensor: bool
     println!("  admin token      {token_path}  (send as: Authorization: Bearer <token>)");
     println!("  sensors connect  {}", server.grpc_url());
     println!("  data             {}", data.display());
+    println!(
+        "  rules            {} loaded from {}",
+        detection.0.rule_count(),
+        display_paths(&rules)
+    );
     if local.is_none() {
         println!("  no local sensor (--no-sensor); enroll one with `weir server token`");
     }
@@ -67,9 +87,11 @@ async fn up(data: PathBuf, http: SocketAddr, grpc: SocketAddr, with_sensor: bool
             _ = tokio::signal::ctrl_c() => break,
             _ = ticker.tick() => {
                 let s = server.stats();
+                let d = detection.0.stats();
                 let line = format!(
-                    "hosts {} ({} connected) | {} events/s | {} stored | {} dropped by sensors | {} refused",
-                    s.hosts, s.connected, s.events_per_second, s.events_ingested, s.sensor_dropped, s.refused
+                    "hosts {} ({} connected) | {} events/s | {} stored | {} dropped by sensors | {} refused | {} alerts, {} shadow",
+                    s.hosts, s.connected, s.events_per_second, s.events_ingested, s.sensor_dropped, s.refused,
+                    d.alerts_opened.load(Relaxed), d.shadow_opened.load(Relaxed)
                 );
                 if live {
                     eprint!("\r\x1b[2K{line}");
@@ -89,6 +111,17 @@ async fn up(data: PathBuf, http: SocketAddr, grpc: SocketAddr, with_sensor: bool
     server.shutdown().await;
     eprintln!("stopped.");
     Ok(0)
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "(no rule paths)".into();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Creates `dir` (and parents) and makes it readable by its owner only.

@@ -1,0 +1,82 @@
+//! Detection wired into a collector: loads the rule files, starts the
+//! detection worker on the data directory's alert store, and gives the
+//! collector its event hook and the `/api/alerts` routes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use weir_detect::{AlertQuery, AlertStore, DetectConfig, Detector};
+
+/// The detection stage as the collector's event hook.
+pub struct DetectionSink(pub Detector);
+
+impl weir_server::EventSink for DetectionSink {
+    fn events(&self, host_id: &str, leaf: u64, events: &[weir_event::Event]) {
+        self.0.submit(host_id, leaf, events);
+    }
+}
+
+/// Where the alert store lives in a data directory.
+pub fn alerts_path(data: &Path) -> PathBuf {
+    data.join("alerts.db")
+}
+
+/// Rule paths to load: the ones given, else `./rules` when it exists.
+pub fn rule_paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given;
+    }
+    let pack = PathBuf::from("rules");
+    if pack.is_dir() {
+        vec![pack]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Loads the rules (reporting what could not load) and starts detection.
+pub fn start(data: &Path, rules: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink>> {
+    let (ruleset, report) = weir_rules::RuleSet::load_paths(rules);
+    for error in &report.errors {
+        tracing::warn!("rule not loaded: {error}");
+    }
+    let unsupported = report.unsupported.len();
+    tracing::info!(
+        loaded = report.loaded,
+        unsupported,
+        errors = report.errors.len(),
+        "detection rules"
+    );
+    let detector = Detector::start(ruleset, &alerts_path(data), DetectConfig::default())?;
+    Ok(Arc::new(DetectionSink(detector)))
+}
+
+/// `GET /api/alerts?mode=&rule_id=&host=&state=&limit=` (admin token; the
+/// collector protects the routes it is given).
+pub fn routes(data: &Path) -> Router {
+    Router::new()
+        .route("/api/alerts", get(list_alerts))
+        .with_state(alerts_path(data))
+}
+
+async fn list_alerts(State(path): State<PathBuf>, Query(q): Query<AlertQuery>) -> Response {
+    let result = tokio::task::spawn_blocking(move || AlertStore::open(&path).and_then(|store| store.list(&q))).await;
+    match result {
+        Ok(Ok(alerts)) => Json(alerts).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
