@@ -23,6 +23,8 @@ enum Command {
     Rules(cmd::rules::Args),
     /// Search stored events.
     Query(cmd::query::Args),
+    /// List alerts and shadow (staged) rule matches.
+    Alerts(cmd::alerts::Args),
     /// Verify the evidence log: signatures, hash chains, Merkle checkpoints.
     Verify(cmd::verify::Args),
 }
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rules(args) => cmd::rules::run(args)?,
         Command::Query(args) => cmd::query::run(args)?,
         Command::Verify(args) => cmd::verify::run(args)?,
+        Command::Alerts(args) => cmd::alerts::run(args)?,
     };
     std::process::exit(code);
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> exit code`.
 
+pub mod alerts;
 pub mod detection;
 pub mod local_sensor;
 pub mod query;
