@@ -76,7 +76,7 @@ fn event(rng: &mut Rng, host: &str, seq: u64, time: u64) -> Event {
     for _ in 0..nargs {
         args.push(rng.pick(&ARGS).as_bytes().to_vec());
     }
-    let uid = if rng.next() % 3 == 0 {
+    let uid = if rng.next().is_multiple_of(3) {
         0
     } else {
         1000 + (rng.next() % 5) as u32
@@ -167,7 +167,7 @@ fn workload() -> Workload {
             time_unix_ns: 1,
         })
         .collect();
-    let mut prev = vec![GENESIS_HASH; HOSTS];
+    let mut prev = [GENESIS_HASH; HOSTS];
     let mut batches = Vec::new();
     let mut events = Vec::new();
     let mut time = 1_795_000_000_000_000_000u64;

@@ -265,3 +265,44 @@ fn batch_bytes_are_stored_exactly() {
     assert_eq!(hash_batch(&a.batch), log.hosts()["h"].head.head_hash);
     assert_eq!(weir_event::Batch::decode(b.batch.as_slice()).unwrap().events.len(), 2);
 }
+
+#[test]
+fn a_timer_checkpoints_only_new_leaves_after_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EvidenceConfig {
+        checkpoint_interval: std::time::Duration::ZERO,
+        checkpoint_every_records: u64::MAX,
+        ..small_config()
+    };
+    let mut log = EvidenceLog::open_with(dir.path(), collector_key(), config).unwrap();
+    assert!(log.checkpoint_if_due().unwrap().is_none(), "nothing to seal");
+    let mut host = Host::new("h", 1);
+    // With a zero interval, the append itself seals its leaves.
+    log.append(&[host.enrollment(), host.batch(1)]).unwrap();
+    assert_eq!(log.latest_checkpoint().unwrap().tree_size, 2);
+    assert!(log.checkpoint_if_due().unwrap().is_none(), "already sealed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = EvidenceConfig {
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        checkpoint_every_records: u64::MAX,
+        ..small_config()
+    };
+    let mut log = EvidenceLog::open_with(dir.path(), collector_key(), config).unwrap();
+    let mut host = Host::new("h", 1);
+    log.append(&[host.enrollment(), host.batch(1)]).unwrap();
+    assert!(log.checkpoint_if_due().unwrap().is_none(), "interval not reached");
+    assert!(log.latest_checkpoint().is_none());
+    drop(log);
+    let config = EvidenceConfig {
+        checkpoint_interval: std::time::Duration::ZERO,
+        ..small_config()
+    };
+    let mut log = EvidenceLog::open_with(dir.path(), collector_key(), config).unwrap();
+    let cp = log
+        .checkpoint_if_due()
+        .unwrap()
+        .expect("the timer seals the two leaves");
+    assert_eq!(cp.tree_size, 2);
+    assert!(weir_store::evidence::verify(dir.path(), Some(&collector_key().verifying_key())).is_intact());
+}

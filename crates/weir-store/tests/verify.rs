@@ -394,3 +394,76 @@ proptest! {
         prop_assert!(!report.is_intact(), "flip of bit {} at {}:{} went unnoticed", bit, path.display(), i);
     }
 }
+
+#[test]
+fn swapped_and_renumbered_records_break_the_signed_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = build_log(dir.path(), 30);
+    let (a, b) = (0..29)
+        .map(|i| (find_batch(&log, "web-1", i), find_batch(&log, "web-1", i + 1)))
+        .find(|(a, b)| a.1.segment == b.1.segment && a.1.segment > 0)
+        .unwrap();
+    drop(log);
+    let path = seg_path(dir.path(), &a.1);
+    let bytes = std::fs::read(&path).unwrap();
+    let (oa, ob) = (a.1.offset as usize, b.1.offset as usize);
+    let (la, lb) = (frame_len(&bytes, a.1.offset), frame_len(&bytes, b.1.offset));
+    // Swap the two frames and give each the other's leaf number, so the
+    // numbering looks untouched: only signatures over content can tell.
+    let mut first = bytes[ob..ob + lb].to_vec();
+    first[8..16].copy_from_slice(&a.0.to_be_bytes());
+    let mut second = bytes[oa..oa + la].to_vec();
+    second[8..16].copy_from_slice(&b.0.to_be_bytes());
+    let mut swapped = bytes[..oa].to_vec();
+    swapped.extend_from_slice(&first);
+    swapped.extend_from_slice(&bytes[oa + la..ob]);
+    swapped.extend_from_slice(&second);
+    swapped.extend_from_slice(&bytes[ob + lb..]);
+    std::fs::write(&path, swapped).unwrap();
+
+    let report = check(dir.path());
+    assert!(!kinds(&report).contains(&ProblemKind::Reordered), "{}", show(&report));
+    assert!(
+        kinds(&report).contains(&ProblemKind::BadCheckpoint),
+        "{}",
+        show(&report)
+    );
+    assert!(report
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::ChainBroken && p.host.as_deref() == Some("web-1")));
+}
+
+#[test]
+fn a_deletion_next_to_a_damaged_batch_is_still_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = build_log(dir.path(), 30);
+    let (_, deleted, _, _) = find_batch(&log, "web-1", 20);
+    let (_, edited, edited_index, _) = find_batch(&log, "web-1", 21);
+    drop(log);
+    assert_eq!(deleted.segment, edited.segment, "fixture: both in one segment");
+    let path = seg_path(dir.path(), &deleted);
+    let bytes = std::fs::read(&path).unwrap();
+    let n = frame_len(&bytes, deleted.offset);
+    let mut cut = bytes[..deleted.offset as usize].to_vec();
+    cut.extend_from_slice(&bytes[deleted.offset as usize + n..]);
+    let at = edited.offset as usize - n + 20 + 4 + 5 + 4 + 40;
+    cut[at] ^= 0x20;
+    std::fs::write(&path, cut).unwrap();
+
+    let report = check(dir.path());
+    assert!(report
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Edited && p.batch_index == Some(edited_index)));
+    let gap = report
+        .problems
+        .iter()
+        .find(|p| p.kind == ProblemKind::ChainBroken && p.host.as_deref() == Some("web-1"))
+        .unwrap_or_else(|| panic!("{}", show(&report)));
+    assert!(
+        gap.message.contains("batches 20..=21 missing") && gap.message.contains("1 of them in damaged records"),
+        "{}",
+        gap.message
+    );
+}

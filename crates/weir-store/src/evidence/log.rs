@@ -605,6 +605,17 @@ impl EvidenceLog {
         Ok(cp)
     }
 
+    /// For a timer: writes a checkpoint when leaves were appended since the
+    /// last one and the checkpoint interval has passed (appends only check
+    /// this when they happen, so an idle collector needs the timer).
+    pub fn checkpoint_if_due(&mut self) -> Result<Option<Checkpoint>, EvidenceError> {
+        let covered = self.last_checkpoint.as_ref().map_or(0, |c| c.tree_size);
+        if self.len() > covered && self.last_checkpoint_at.elapsed() >= self.config.checkpoint_interval {
+            return self.checkpoint().map(Some);
+        }
+        Ok(None)
+    }
+
     /// Replaces LATEST-CHECKPOINT atomically (temporary file, fsync, rename, fsync dir).
     fn write_latest(&self, cp: &Checkpoint) -> Result<(), EvidenceError> {
         let tmp = self.dir.join(format!("{LATEST_FILE}.tmp"));

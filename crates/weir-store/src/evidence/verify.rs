@@ -180,6 +180,8 @@ struct HostCheck {
     head: ChainHead,
     /// A batch could not be verified: accept the next good one as the new head.
     resync: bool,
+    /// Batch indexes claimed by damaged records since the last good batch.
+    damaged: Vec<u64>,
 }
 
 struct Verifier<'a> {
@@ -327,8 +329,9 @@ impl Verifier<'_> {
             Problem::new(
                 ProblemKind::TruncatedTail,
                 format!(
-                    "the newest segment ends inside a record ({}; {len} bytes): a write cut short by a crash is never acknowledged, \
-                     but a deliberate truncation looks the same: compare with the checkpoints below",
+                    "the newest segment ends inside a record ({}): a write cut short by a crash (never acknowledged) \
+                     looks like this, and so does a deliberate truncation; checkpointed records that are gone are \
+                     reported separately",
                     d.error
                 ),
             )
@@ -351,9 +354,13 @@ impl Verifier<'_> {
         if let Some((kind, leaf, payload)) = frame::decode_unchecked(&bytes[d.offset as usize..]) {
             if kind.is_leaf() && matches!(d.error, FrameError::BadDigest) {
                 p.leaf = Some(leaf);
-                if leaf == self.expected_leaf {
+                let expected = self.expected_leaf;
+                if leaf >= expected && leaf - expected <= MAX_GAP {
+                    if leaf > expected {
+                        self.lost_until(name, d.offset, leaf);
+                    }
                     self.hole();
-                    self.expected_leaf += 1;
+                    self.expected_leaf = leaf + 1;
                 }
                 if let Ok(Record::HostBatch { host_id, signed }) = Record::decode_payload(kind, payload) {
                     let header = BatchHeader::parse(&signed.batch).ok();
@@ -361,9 +368,11 @@ impl Verifier<'_> {
                         .as_ref()
                         .filter(|h| h.events > 0)
                         .map(|h| (h.first_seq, h.last_seq));
-                    p = p.batch(&host_id, header.map(|h| h.index), seq);
+                    let index = header.map(|h| h.index);
+                    p = p.batch(&host_id, index, seq);
                     if let Some(host) = self.hosts.get_mut(&host_id) {
                         host.resync = true;
+                        host.damaged.extend(index);
                     }
                 }
             }
@@ -407,6 +416,7 @@ impl Verifier<'_> {
                     key: None,
                     head: ChainHead::default(),
                     resync: false,
+                    damaged: Vec::new(),
                 });
                 entry.key = key;
                 self.report.hosts.entry(host_id).or_default();
@@ -429,6 +439,40 @@ impl Verifier<'_> {
         }
     }
 
+    /// Leaves from the expected one up to `leaf` (excluded) are absent: holes
+    /// in the tree, blamed on the damage or missing segment just before, or
+    /// else remembered as a gap (deleted, unless they turn up later).
+    fn lost_until(&mut self, name: &str, offset: u64, leaf: u64) {
+        let expected = self.expected_leaf;
+        for _ in expected..leaf {
+            self.hole();
+        }
+        match self.pending_damage {
+            Some(idx) => {
+                let what = if expected + 1 == leaf {
+                    format!("leaf {expected} is")
+                } else {
+                    format!("leaves {expected}..={} are", leaf - 1)
+                };
+                self.report.problems[idx]
+                    .message
+                    .push_str(&format!(" ({what} lost with it)"));
+            }
+            None => {
+                let (file, at) = self.prev_leaf_end.clone().unwrap_or((name.to_string(), offset));
+                self.gaps.insert(
+                    expected,
+                    Gap {
+                        end: leaf - 1,
+                        file,
+                        offset: at,
+                    },
+                );
+            }
+        }
+        self.expected_leaf = leaf;
+    }
+
     /// Leaf numbers must run 0, 1, 2... in file order; places the leaf hash.
     fn numbering(&mut self, name: &str, offset: u64, leaf: u64, digest: Hash) {
         let expected = self.expected_leaf;
@@ -447,28 +491,8 @@ impl Verifier<'_> {
             return;
         }
         if leaf > expected {
-            for _ in expected..leaf {
-                self.hole();
-            }
+            self.lost_until(name, offset, leaf);
             self.push_hash(digest);
-            match self.pending_damage {
-                Some(idx) => {
-                    let p = &mut self.report.problems[idx];
-                    p.message
-                        .push_str(&format!(" (leaves {expected}..={} are lost with it)", leaf - 1));
-                }
-                None => {
-                    let (file, at) = self.prev_leaf_end.clone().unwrap_or((name.to_string(), offset));
-                    self.gaps.insert(
-                        expected,
-                        Gap {
-                            end: leaf - 1,
-                            file,
-                            offset: at,
-                        },
-                    );
-                }
-            }
             self.expected_leaf = leaf + 1;
             return;
         }
@@ -553,10 +577,22 @@ impl Verifier<'_> {
             }
         };
         let problem = if host.resync {
-            (batch.index < host.head.next_index).then_some(ChainError::Replay {
-                index: batch.index,
-                next_index: host.head.next_index,
-            })
+            let unexplained = (host.head.next_index..batch.index)
+                .filter(|i| !host.damaged.contains(i))
+                .count();
+            if batch.index < host.head.next_index {
+                Some(ChainError::Replay {
+                    index: batch.index,
+                    next_index: host.head.next_index,
+                })
+            } else if unexplained > 0 {
+                Some(ChainError::IndexGap {
+                    expected: host.head.next_index,
+                    found: batch.index,
+                })
+            } else {
+                None
+            }
         } else {
             host.head.check(&batch).err()
         };
@@ -568,8 +604,14 @@ impl Verifier<'_> {
                 } else {
                     String::new()
                 };
+                let damaged = host.damaged.iter().filter(|i| (*expected..*found).contains(i)).count();
+                let damaged = if damaged > 0 {
+                    format!(" ({damaged} of them in damaged records named above)")
+                } else {
+                    String::new()
+                };
                 format!(
-                    "chain gap: batches {expected}..={} missing before this one{lost}",
+                    "chain gap: batches {expected}..={} missing before this one{lost}{damaged}",
                     found - 1
                 )
             }
@@ -586,6 +628,7 @@ impl Verifier<'_> {
             }
             host.head.head_hash = chain::hash_batch(&signed.batch);
             host.resync = false;
+            host.damaged.clear();
         }
         if let Some(message) = message {
             self.problem(at(ProblemKind::ChainBroken, message));
