@@ -46,6 +46,8 @@ pub struct SensorConfig {
     pub home_filter: bool,
     /// Bound of the process table in entries.
     pub max_processes: usize,
+    /// Skip BPF and run the degraded process-connector mode (for testing it).
+    pub force_proc_connector: bool,
 }
 
 impl SensorConfig {
@@ -62,6 +64,7 @@ impl SensorConfig {
             poll_timeout: Duration::from_millis(10),
             home_filter: true,
             max_processes: 65_536,
+            force_proc_connector: false,
         }
     }
 

@@ -144,7 +144,7 @@ impl Converter {
     }
 
     /// The Process message for an actor: table info + ancestors + names.
-    fn process(&mut self, info: &ProcInfo, tid: u32) -> Process {
+    pub(crate) fn process(&mut self, info: &ProcInfo, tid: u32) -> Process {
         let mut p = info.to_process();
         p.tid = tid;
         p.ancestors = self.table.ancestors(info.ppid, &info.parent_entity_id);

@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod convert;
+pub mod fallback;
 pub mod host;
 pub mod probe;
 pub mod procs;

@@ -16,6 +16,7 @@ use weir_event::event::Body as EvBody;
 use weir_event::{health, Event, Health, Loss};
 
 use crate::convert::Converter;
+use crate::fallback;
 use crate::probe::loader::{self, Loaded};
 use crate::probe::record::{self, K_MAX};
 use crate::procs::ProcTable;
@@ -50,15 +51,31 @@ impl Sensor {
             .name("weir-sensor".into())
             .spawn(move || {
                 let self_tgid = std::process::id();
-                let loaded = match loader::load(&config, self_tgid) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
+                let loaded = if config.force_proc_connector {
+                    Err(SensorError::Load("BPF not tried (proc connector forced)".into()))
+                } else {
+                    loader::load(&config, self_tgid)
                 };
-                let _ = ready_tx.send(Ok((loaded.attached.clone(), loaded.skipped.clone())));
-                Drain::new(config, loaded, tx, stop2).run();
+                let source = match loaded {
+                    Ok(l) => Source::Bpf(l),
+                    Err(e) => match fallback::open() {
+                        Ok(fd) => {
+                            tracing::warn!("BPF unavailable ({e}); degraded mode: netlink process connector + /proc");
+                            Source::Connector(fd, e.to_string())
+                        }
+                        Err(fe) => {
+                            tracing::error!("process connector unavailable too: {fe}");
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    },
+                };
+                let names = match &source {
+                    Source::Bpf(l) => (l.attached.clone(), l.skipped.clone()),
+                    Source::Connector(..) => (Vec::new(), Vec::new()),
+                };
+                let _ = ready_tx.send(Ok(names));
+                Drain::new(config, source, tx, stop2).run();
             })
             .map_err(|e| SensorError::Io("spawning the drain thread".into(), e))?;
         match ready_rx.recv() {
@@ -104,6 +121,13 @@ impl Drop for Sensor {
     }
 }
 
+/// Where records come from.
+enum Source {
+    Bpf(Loaded),
+    /// Degraded mode, with the reason BPF could not be used.
+    Connector(std::os::fd::OwnedFd, String),
+}
+
 /// Per-kind counters.
 type Counts = HashMap<&'static str, u64>;
 
@@ -116,7 +140,7 @@ fn to_map(c: &Counts) -> std::collections::HashMap<String, u64> {
 
 struct Drain {
     config: SensorConfig,
-    loaded: Loaded,
+    source: Source,
     tx: mpsc::Sender<Event>,
     stop: Arc<AtomicBool>,
     conv: Converter,
@@ -139,13 +163,13 @@ struct Drain {
 const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Drain {
-    fn new(config: SensorConfig, loaded: Loaded, tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Self {
+    fn new(config: SensorConfig, source: Source, tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> Self {
         let mut table = ProcTable::new(&config.host_id, config.max_processes);
         table.snapshot();
         let conv = Converter::new(table, &config.host_id, &config.host_name, config.home_filter);
         Drain {
             config,
-            loaded,
+            source,
             tx,
             stop,
             conv,
@@ -163,7 +187,10 @@ impl Drain {
     }
 
     fn run(mut self) {
-        let epfd = epoll_for(self.loaded.ring.as_raw_fd());
+        let epfd = match &self.source {
+            Source::Bpf(l) => epoll_for(l.ring.as_raw_fd()),
+            Source::Connector(fd, _) => epoll_for(fd.as_raw_fd()),
+        };
         self.health(health::State::Started);
         let mut next_loss = Instant::now() + self.config.loss_interval;
         let mut next_beat = Instant::now() + self.config.heartbeat;
@@ -199,11 +226,37 @@ impl Drain {
     }
 
     fn drain_ring(&mut self) {
+        let loaded = match &mut self.source {
+            Source::Bpf(l) => l,
+            Source::Connector(fd, _) => {
+                for ev in fallback::read_ready(fd) {
+                    let kind = match ev {
+                        fallback::ConnEvent::Fork { .. } => "fork",
+                        fallback::ConnEvent::Exec { .. } => "exec",
+                        fallback::ConnEvent::Exit { .. } => "exit",
+                        fallback::ConnEvent::Other(_) => continue,
+                    };
+                    *self.seen.entry(kind).or_default() += 1;
+                    if let Some(ev) = self.conv.convert_connector(ev) {
+                        self.send(ev);
+                    }
+                }
+                return;
+            }
+        };
+        let mut records = Vec::new();
         loop {
             let rec = {
-                let Some(item) = self.loaded.ring.next() else { break };
+                let Some(item) = loaded.ring.next() else { break };
                 record::decode(&item)
             };
+            records.push(rec);
+            if records.len() >= 256 {
+                break;
+            }
+        }
+        let more = records.len() >= 256;
+        for rec in records {
             match rec {
                 Ok(rec) => {
                     let kind = record::kind_name(rec.header.kind);
@@ -219,6 +272,9 @@ impl Drain {
                     }
                 }
             }
+        }
+        if more {
+            self.drain_ring();
         }
     }
 
@@ -273,7 +329,9 @@ impl Drain {
     }
 
     fn read_kernel_drops(&mut self) {
-        self.kernel_seen_drops = loader::kernel_drops(&self.loaded.drops);
+        if let Source::Bpf(l) = &self.source {
+            self.kernel_seen_drops = loader::kernel_drops(&l.drops);
+        }
     }
 
     fn kernel_counts(counts: &[u64; K_MAX as usize]) -> Counts {
@@ -326,10 +384,19 @@ impl Drain {
         self.read_kernel_drops();
         let (cpu, rss) = self_usage();
         let mut detail = String::new();
-        if state == health::State::Started && !self.loaded.skipped.is_empty() {
-            let names: Vec<&str> = self.loaded.skipped.iter().map(|(n, _)| n.as_str()).collect();
-            detail = format!("not attached (no hook on this kernel): {}", names.join(", "));
-        }
+        let (degraded, mode) = match &self.source {
+            Source::Bpf(l) => {
+                if state == health::State::Started && !l.skipped.is_empty() {
+                    let names: Vec<&str> = l.skipped.iter().map(|(n, _)| n.as_str()).collect();
+                    detail = format!("not attached (no hook on this kernel): {}", names.join(", "));
+                }
+                (false, "ebpf")
+            }
+            Source::Connector(_, why) => {
+                detail = format!("BPF unavailable: {why}; exec/fork/exit only, details read from /proc");
+                (true, "proc-connector")
+            }
+        };
         if self.decode_errors > 0 {
             detail.push_str(&format!(
                 "{}undecodable records: {}",
@@ -339,8 +406,8 @@ impl Drain {
         }
         let h = Health {
             state: state as i32,
-            degraded: false,
-            mode: "ebpf".into(),
+            degraded,
+            mode: mode.into(),
             seen: to_map(&self.seen),
             dropped_kernel: to_map(&Self::kernel_counts(&self.kernel_seen_drops)),
             dropped_user: to_map(&self.dropped_user),

@@ -421,3 +421,31 @@ fn kernel_check_reports_what_works_here() {
     );
     assert!(k.to_string().contains("fentry"));
 }
+
+#[test]
+fn degraded_mode_uses_the_process_connector() {
+    let mut c = config(&["/nonexistent-weir/"]);
+    c.force_proc_connector = true;
+    let h = Harness::start(c);
+    let marker = unique("degraded");
+    // Lives long enough for /proc to be read after the notification.
+    let child = Command::new("/bin/sh")
+        .args(["-c", "sleep 0.5", &marker])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    child.wait_with_output().unwrap();
+    let e = h.wait_for("exec", |e| is_exec_of(e, pid));
+    let p = e.process.unwrap();
+    assert_eq!(p.args[3], marker.as_bytes());
+    assert_eq!(p.entity_id.len(), 32);
+    assert_eq!(p.parent_entity_id, proc_entity_id(std::process::id()));
+    let exit = h.wait_for("exit", |e| pid_of(e) == pid && matches!(e.body, Some(Body::Exit(_))));
+    assert_eq!(exit.process.unwrap().entity_id, p.entity_id);
+    let started = h.wait_for("health", |e| matches!(&e.body, Some(Body::Health(x)) if x.state == 1));
+    let Some(Body::Health(x)) = started.body else {
+        unreachable!()
+    };
+    assert!(x.degraded);
+    assert_eq!(x.mode, "proc-connector");
+}
