@@ -152,6 +152,12 @@ impl RuleSet {
                 }
             }
             if let Some(reason) = weir::unsupported_reason(&doc.meta.logsource, &fields, keywords) {
+                // Still compile it, so errors in unsupported rules are reported too.
+                let mut scratch = GroupBuilder::new(doc.meta.logsource.clone(), 0);
+                if let Err(CompileFail::Error(kind)) = scratch.add_rule(0, det, &opts.placeholders) {
+                    report.errors.push(locate(&doc, kind));
+                    continue;
+                }
                 doc.meta.unsupported = Some(reason);
                 metas.push(doc.meta);
                 continue;
@@ -182,19 +188,7 @@ impl RuleSet {
                         meta.unsupported = Some(reason);
                         metas.push(meta);
                     }
-                    Err(CompileFail::Error(kind)) => {
-                        let needle = match &kind {
-                            RuleErrorKind::UnknownModifier { modifier, .. } => format!("|{modifier}"),
-                            RuleErrorKind::Regex { field, .. } | RuleErrorKind::Field { field, .. } => field.clone(),
-                            _ => String::new(),
-                        };
-                        let text = std::fs::read_to_string(&doc.meta.origin).unwrap_or_default();
-                        let mut e = RuleError::new(&doc.meta.origin, kind);
-                        if !text.is_empty() {
-                            e = e.locate(&text, needle.trim_start_matches('|'));
-                        }
-                        report.errors.push(e);
-                    }
+                    Err(CompileFail::Error(kind)) => report.errors.push(locate(&doc, kind)),
                 }
             }
             next_pred = gb.next_pred();
@@ -280,6 +274,16 @@ impl RuleSet {
         }
         out
     }
+}
+
+fn locate(doc: &RuleDoc, kind: RuleErrorKind) -> RuleError {
+    let needle = match &kind {
+        RuleErrorKind::UnknownModifier { modifier, .. } => format!("|{modifier}"),
+        RuleErrorKind::Regex { field, .. } | RuleErrorKind::Field { field, .. } => field.clone(),
+        RuleErrorKind::Condition { .. } => "condition".to_string(),
+        _ => String::new(),
+    };
+    RuleError::new(&doc.meta.origin, kind).locate(&doc.text, &needle)
 }
 
 /// Result of one inline test case.

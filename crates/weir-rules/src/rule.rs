@@ -146,6 +146,8 @@ pub(crate) struct Detection {
 pub(crate) struct RuleDoc {
     pub meta: RuleMeta,
     pub detection: Option<Detection>,
+    /// The file text, for locating compile errors.
+    pub text: std::sync::Arc<str>,
 }
 
 fn s(v: Option<&Yaml>) -> Option<String> {
@@ -455,12 +457,17 @@ pub(crate) fn parse_doc(doc: &Yaml, origin: &str, text: &str) -> Result<RuleDoc,
         unsupported: None,
         correlation,
     };
-    Ok(RuleDoc { meta, detection })
+    Ok(RuleDoc {
+        meta,
+        detection,
+        text: std::sync::Arc::from(""),
+    })
 }
 
 /// Parses every YAML document of a file.
 pub(crate) fn parse_text(text: &str, origin: &str) -> Result<Vec<RuleDoc>, RuleError> {
     let mut out = Vec::new();
+    let shared: std::sync::Arc<str> = std::sync::Arc::from(text);
     for de in serde_yaml::Deserializer::from_str(text) {
         let doc = match Yaml::deserialize(de) {
             Ok(d) => d,
@@ -476,7 +483,9 @@ pub(crate) fn parse_text(text: &str, origin: &str) -> Result<Vec<RuleDoc>, RuleE
         if matches!(doc, Yaml::Null) {
             continue;
         }
-        out.push(parse_doc(&doc, origin, text)?);
+        let mut d = parse_doc(&doc, origin, text)?;
+        d.text = shared.clone();
+        out.push(d);
     }
     if out.is_empty() {
         return Err(RuleError::new(origin, field_err("(document)", "no rule in file")));

@@ -100,6 +100,7 @@ const CANONICAL_PREFIXES: &[&str] = &[
     "network.",
     "event.",
     "host.",
+    "group.",
     "privilege.",
     "ptrace.",
     "target.",
@@ -139,8 +140,10 @@ pub fn unsupported_reason(ls: &Logsource, fields: &[String], has_keywords: bool)
     if has_keywords {
         return Some("keyword (full-text) selections need raw log lines; Weir events are structured".into());
     }
+    // Every Weir event carries the acting process, so its fields exist in every category.
+    let process = BY_CATEGORY[0].1;
     for f in fields {
-        let ok = is_canonical(f) || known.is_some_and(|k| k.contains(&f.as_str()));
+        let ok = is_canonical(f) || process.contains(&f.as_str()) || known.is_some_and(|k| k.contains(&f.as_str()));
         if !ok {
             return Some(format!("field {f} is not produced by Weir for linux/{category}"));
         }
