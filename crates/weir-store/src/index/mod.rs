@@ -5,7 +5,8 @@
 //!
 //! Indexes are kept lean for ingest speed: (host_id, seq) unique (dedup on
 //! replay), time, and (kind, time). Other filters scan newest-first along
-//! the time index and stop at the limit.
+//! the time index and stop at the limit. A 64 MiB page cache keeps the
+//! index pages hot during inserts.
 //!
 //! The ECS JSON is rendered when a row is read, not stored: storing its
 //! text (about 1.2 KB per event) made inserts 2.4 times slower in
@@ -148,6 +149,7 @@ impl EventIndex {
                     .conn
                     .pragma_update(None, "journal_mode", "WAL")
                     .and_then(|_| index.conn.pragma_update(None, "synchronous", "NORMAL"))
+                    .and_then(|_| index.conn.pragma_update(None, "cache_size", -65536))
             })
             .and_then(|_| index.conn.execute_batch(SCHEMA))
             .and_then(|_| register_functions(&index.conn))
