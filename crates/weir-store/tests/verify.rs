@@ -467,3 +467,35 @@ fn a_deletion_next_to_a_damaged_batch_is_still_named() {
         gap.message
     );
 }
+
+#[test]
+fn verify_next_to_a_live_writer_sees_no_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut hosts) = build_log(dir.path(), 4);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut appends = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || appends < 20 {
+                log.append(&[hosts[0].batch(5), hosts[1].batch(3)]).unwrap();
+                appends += 1;
+                if appends % 3 == 0 {
+                    log.checkpoint().unwrap();
+                }
+            }
+            log
+        })
+    };
+    for _ in 0..20 {
+        let report = check(dir.path());
+        assert!(
+            report.problems.iter().all(|p| p.kind == ProblemKind::TruncatedTail),
+            "{}",
+            show(&report)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(writer.join().unwrap());
+    assert!(check(dir.path()).is_intact());
+}

@@ -221,6 +221,10 @@ pub fn verify(dir: &Path, collector_key: Option<&VerifyingKey>) -> VerifyReport 
         prev_leaf_end: None,
         diverged: None,
     };
+    // Read before the segments: everything it covers was made durable in
+    // the segments before it was written, so a collector appending while
+    // this runs cannot make it look ahead of the log.
+    let latest = std::fs::read(dir.join(LATEST_FILE));
     let files = match list_segments(dir) {
         Ok(files) => files,
         Err(e) => {
@@ -263,7 +267,7 @@ pub fn verify(dir: &Path, collector_key: Option<&VerifyingKey>) -> VerifyReport 
             }
         }
     }
-    v.latest_file(dir);
+    v.latest_file(latest);
     v.finish()
 }
 
@@ -329,7 +333,7 @@ impl Verifier<'_> {
             Problem::new(
                 ProblemKind::TruncatedTail,
                 format!(
-                    "the newest segment ends inside a record ({}): a write cut short by a crash (never acknowledged) \
+                    "the newest segment ends inside a record ({}): a write still in progress or cut short by a crash (never acknowledged) \
                      looks like this, and so does a deliberate truncation; checkpointed records that are gone are \
                      reported separately",
                     d.error
@@ -747,9 +751,8 @@ impl Verifier<'_> {
         ok && root_ok
     }
 
-    fn latest_file(&mut self, dir: &Path) {
-        let path = dir.join(LATEST_FILE);
-        let bytes = match std::fs::read(&path) {
+    fn latest_file(&mut self, read: std::io::Result<Vec<u8>>) {
+        let bytes = match read {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
