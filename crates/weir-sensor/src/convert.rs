@@ -300,7 +300,7 @@ impl Converter {
                 self.table.remove(h.tgid);
                 return Some(self.event(time, Some(process), ev));
             }
-            Body::File(_) => unreachable!("handled above"),
+            Body::File(_) => return None, // converted above
             Body::Net(n) => {
                 let transport = match n.protocol {
                     6 => "tcp".to_string(),

@@ -57,7 +57,7 @@ impl Sensor {
                     loader::load(&config, self_tgid)
                 };
                 let source = match loaded {
-                    Ok(l) => Source::Bpf(l),
+                    Ok(l) => Source::Bpf(Box::new(l)),
                     Err(e) => match fallback::open() {
                         Ok(fd) => {
                             tracing::warn!("BPF unavailable ({e}); degraded mode: netlink process connector + /proc");
@@ -123,7 +123,7 @@ impl Drop for Sensor {
 
 /// Where records come from.
 enum Source {
-    Bpf(Loaded),
+    Bpf(Box<Loaded>),
     /// Degraded mode, with the reason BPF could not be used.
     Connector(std::os::fd::OwnedFd, String),
 }

@@ -210,6 +210,18 @@ mod tests {
         bits[idx >> 6] >> (idx & 63) & 1 == 1
     }
 
+    /// The committed object must match what build.rs compiled (it is what a
+    /// machine without clang runs). Rebuild it with the command in README.
+    #[test]
+    fn committed_object_is_current() {
+        let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/sensor.bpf.o")).unwrap();
+        assert!(
+            committed == object_bytes(),
+            "bpf/sensor.bpf.o is stale: run `clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/sensor.bpf.c \
+             -o bpf/sensor.bpf.o && llvm-strip -g bpf/sensor.bpf.o` in crates/weir-sensor"
+        );
+    }
+
     #[test]
     fn prefilter_passes_every_watched_path() {
         let bits = first_two_bytes(&["/etc/".into(), "/lib".into(), "/x".into()]);
