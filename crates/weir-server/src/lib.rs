@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tonic::transport::{Identity as TlsIdentity, ServerTlsConfig};
 use weir_event::collector_server::CollectorServer;
-use weir_event::{Command, CollectorMessage};
+use weir_event::{CollectorMessage, Command};
 use weir_store::evidence::EvidenceLog;
 use weir_store::index::EventIndex;
 
@@ -82,6 +82,8 @@ pub struct Shared {
     pub(crate) admin_token: String,
     pub(crate) commands: Mutex<HashMap<String, mpsc::Sender<Result<CollectorMessage, tonic::Status>>>>,
     pub(crate) enroll_lock: tokio::sync::Mutex<()>,
+    /// Becomes true at shutdown: sessions end, so listeners can drain.
+    pub(crate) stopping: watch::Receiver<bool>,
     pub(crate) heads: Arc<Mutex<HashMap<String, weir_event::chain::ChainHead>>>,
 }
 
@@ -186,6 +188,7 @@ impl Server {
         let reader = EventIndex::open_read_only(&data.join("index.db"))?;
 
         let (jobs_tx, jobs_rx) = mpsc::channel(4096);
+        let (stop, stop_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::default());
         let known = state_db.hosts()?;
         let shared = Arc::new(Shared {
@@ -199,6 +202,7 @@ impl Server {
             admin_token: identity.admin_token.clone(),
             commands: Mutex::new(HashMap::new()),
             enroll_lock: tokio::sync::Mutex::new(()),
+            stopping: stop_rx.clone(),
             heads: Arc::new(Mutex::new(HashMap::new())),
         });
         for host in known {
@@ -229,7 +233,10 @@ impl Server {
         };
         let recovered = indexer::recover(&log, &mut index, &ctx)?;
         if recovered > 0 {
-            tracing::warn!(recovered, "re-indexed events found in the evidence log after the index's high-water mark");
+            tracing::warn!(
+                recovered,
+                "re-indexed events found in the evidence log after the index's high-water mark"
+            );
         }
 
         let (durable_tx, durable_rx) = std::sync::mpsc::sync_channel(64);
@@ -261,7 +268,6 @@ impl Server {
                 })?,
         );
 
-        let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
         // gRPC over TLS.
@@ -459,8 +465,11 @@ impl ServerHandle {
     /// accepted, and closes the stores.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), &mut task).await.is_err() {
+                tracing::warn!("a listener did not stop within 10 s; aborting it");
+                task.abort();
+            }
         }
         self.shared.commands.lock().unwrap().clear();
         let _ = self.shared.jobs.send(committer::Job::Stop).await;

@@ -217,7 +217,17 @@ async fn session(inner: &Arc<Inner>, stop: &mut watch::Receiver<bool>) -> End {
                                 in_flight.pop_front();
                             }
                         }
-                        let released = inner.spool.lock().unwrap().release_below(ack.index + 1);
+                        let released = {
+                            let mut spool = inner.spool.lock().unwrap();
+                            let released = spool.release_below(ack.index + 1);
+                            if spool.loss_pending() {
+                                // Room again: report the loss now, not at the next event.
+                                let now = now_unix_ns();
+                                spool.offer(Vec::new(), now);
+                                let _ = spool.seal_pending(&inner.key, now);
+                            }
+                            released
+                        };
                         if let Ok(released) = released {
                             inner.on_release(&released);
                         }

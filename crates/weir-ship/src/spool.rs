@@ -129,6 +129,11 @@ impl Spool {
         self.sealed.is_empty() && self.unsealed.is_empty()
     }
 
+    /// Dropped events not yet reported in a queued Loss event.
+    pub fn loss_pending(&self) -> bool {
+        !self.lost.is_empty()
+    }
+
     fn has_room(&self, bytes: usize) -> bool {
         self.used_bytes() + bytes <= self.capacity()
     }
