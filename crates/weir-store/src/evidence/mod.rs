@@ -4,6 +4,22 @@
 //! collector, and `verify`, which rechecks all of it.
 //!
 //! Byte layout: `frame.rs` (framing), `record.rs` (payloads), `checkpoint.rs`.
+//!
+//! What protects what:
+//! - a host's batches: the host's own signature and hash chain, checked
+//!   against the key in that host's HostEnrolled record. Nobody without the
+//!   host key (the collector included) can forge, edit or reorder them
+//!   unnoticed; deleting a batch leaves a gap in the chain.
+//! - every record (enrollments and collector events too), its position and
+//!   the log's length: the collector-signed Merkle checkpoints, one every
+//!   `checkpoint_every_records` leaves or `checkpoint_interval`. Records
+//!   after the newest checkpoint are covered only by their own signature
+//!   (batches) until the next one.
+//! - accidental damage and torn writes: each frame's digest.
+//!
+//! Someone holding the collector's private key and write access to this
+//! directory can rewrite the log and re-sign checkpoints; detecting that
+//! needs the checkpoints published outside the collector (not done here).
 
 mod checkpoint;
 mod error;
