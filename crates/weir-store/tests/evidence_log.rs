@@ -306,3 +306,31 @@ fn a_timer_checkpoints_only_new_leaves_after_the_interval() {
     assert_eq!(cp.tree_size, 2);
     assert!(weir_store::evidence::verify(dir.path(), Some(&collector_key().verifying_key())).is_intact());
 }
+
+#[test]
+fn a_crash_while_starting_a_segment_is_repaired() {
+    for partial in [0usize, 10] {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, mut hosts) = build_log(dir.path(), 10);
+        let len = log.len();
+        drop(log);
+        let files = segment_files(dir.path());
+        let next = dir
+            .path()
+            .join(weir_store::evidence::frame::segment_file_name(files.len() as u64));
+        let header = weir_store::evidence::frame::SegmentHeader {
+            number: files.len() as u64,
+            first_leaf: len,
+        }
+        .encode();
+        std::fs::write(&next, &header[..partial]).unwrap();
+        let mut log = EvidenceLog::open_with(dir.path(), collector_key(), small_config()).unwrap();
+        assert_eq!(log.len(), len);
+        assert_eq!(log.recovery().len(), 1, "partial header of {partial} bytes");
+        assert_eq!(std::fs::read(&next).unwrap(), header);
+        log.append(&[hosts[0].batch(2)]).unwrap();
+        log.checkpoint().unwrap();
+        let report = weir_store::evidence::verify(dir.path(), Some(&collector_key().verifying_key()));
+        assert!(report.is_intact(), "{:?}", report.problems);
+    }
+}
