@@ -53,10 +53,12 @@ impl<'a> FieldValue<'a> {
     }
 }
 
-/// What an event says it is, for routing rules by logsource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an event says it is, for routing rules by logsource. A rule is
+/// skipped when it sets a dimension the event also sets, to another value;
+/// `None` means the event does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EventSource<'a> {
-    pub product: &'a str,
+    pub product: Option<&'a str>,
     pub category: Option<&'a str>,
     pub service: Option<&'a str>,
 }

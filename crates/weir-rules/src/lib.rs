@@ -44,6 +44,10 @@ pub struct RuleIdx(pub u32);
 pub struct LoadOptions {
     /// Values for `%name%` placeholders of the `expand` modifier.
     pub placeholders: HashMap<String, Vec<String>>,
+    /// Compile rules even when Weir's events cannot satisfy them (they stay
+    /// listed as unsupported): for matching events from other sources,
+    /// which name fields as Sigma does.
+    pub compile_unsupported: bool,
 }
 
 /// What happened while loading rules.
@@ -159,8 +163,10 @@ impl RuleSet {
                     continue;
                 }
                 doc.meta.unsupported = Some(reason);
-                metas.push(doc.meta);
-                continue;
+                if !opts.compile_unsupported {
+                    metas.push(doc.meta);
+                    continue;
+                }
             }
             let ls = &doc.meta.logsource;
             buckets
@@ -185,6 +191,7 @@ impl RuleSet {
                     }
                     Err(CompileFail::Unsupported(reason)) => {
                         let mut meta = doc.meta;
+                        // `add_rule` failed, so nothing of this rule is in the group.
                         meta.unsupported = Some(reason);
                         metas.push(meta);
                     }

@@ -22,7 +22,7 @@ pub struct Matcher<'r> {
     re_hits: Vec<bool>,
     /// Cached routing: the last event source and its groups.
     cache_valid: bool,
-    cache_product: String,
+    cache_product: Option<String>,
     cache_category: Option<String>,
     cache_service: Option<String>,
     cache_groups: Vec<u32>,
@@ -40,7 +40,7 @@ impl<'r> Matcher<'r> {
             other_buf: String::with_capacity(256),
             re_hits: vec![false; max_re],
             cache_valid: false,
-            cache_product: String::new(),
+            cache_product: None,
             cache_category: None,
             cache_service: None,
             cache_groups: Vec::new(),
@@ -49,7 +49,7 @@ impl<'r> Matcher<'r> {
 
     fn route(&mut self, src: &EventSource<'_>) {
         let same = self.cache_valid
-            && self.cache_product == src.product
+            && self.cache_product.as_deref() == src.product
             && self.cache_category.as_deref() == src.category
             && self.cache_service.as_deref() == src.service;
         if same {
@@ -58,15 +58,19 @@ impl<'r> Matcher<'r> {
         self.cache_groups.clear();
         for (i, g) in self.set.groups.iter().enumerate() {
             let ls = &g.logsource;
-            let ok = ls.product.as_deref().is_none_or(|p| p == src.product)
-                && ls.category.as_deref().is_none_or(|c| Some(c) == src.category)
-                && ls.service.as_deref().is_none_or(|s| Some(s) == src.service);
+            // A dimension excludes a rule only when both sides set it and differ.
+            let agree = |rule: Option<&str>, event: Option<&str>| match (rule, event) {
+                (Some(r), Some(e)) => r == e,
+                _ => true,
+            };
+            let ok = agree(ls.product.as_deref(), src.product)
+                && agree(ls.category.as_deref(), src.category)
+                && agree(ls.service.as_deref(), src.service);
             if ok {
                 self.cache_groups.push(i as u32);
             }
         }
-        self.cache_product.clear();
-        self.cache_product.push_str(src.product);
+        set_opt(&mut self.cache_product, src.product);
         set_opt(&mut self.cache_category, src.category);
         set_opt(&mut self.cache_service, src.service);
         self.cache_valid = true;

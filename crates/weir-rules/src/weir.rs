@@ -19,6 +19,10 @@ pub fn category_of_kind(kind: &str) -> &str {
     }
 }
 
+/// The logsource `service` of Weir's own events: rules naming another
+/// service (auditd, syslog, ...) are routed away from them.
+pub const WEIR_SERVICE: &str = "weir";
+
 /// Sigma field names (Linux) -> Weir canonical names, per category.
 /// `None` category entries apply to every category.
 const MAPPING: &[(&str, &str)] = &[
@@ -184,9 +188,9 @@ impl Fields for WeirFields<'_> {
 
     fn source(&self) -> Option<EventSource<'_>> {
         Some(EventSource {
-            product: "linux",
+            product: Some("linux"),
             category: Some(self.category),
-            service: None,
+            service: Some(WEIR_SERVICE),
         })
     }
 
