@@ -23,7 +23,8 @@ pub fn parse_since(input: &str, now_unix_ns: u64) -> Result<u64, SinceError> {
     if s.is_empty() {
         return Err(err("empty"));
     }
-    if s.contains('T') || s.contains('t') || s.contains(':') {
+    let looks_like_date = s.starts_with(|c: char| c.is_ascii_digit()) && (s.contains('-') || s.contains(':'));
+    if looks_like_date {
         return parse_rfc3339(s).map_err(|r| err(&r));
     }
     let split = s
