@@ -297,6 +297,17 @@ mod tests {
         assert_eq!(resync(&buf, second + 1), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300), from in 0usize..300) {
+            let _ = decode(&bytes);
+            let _ = decode_unchecked(&bytes);
+            let _ = resync(&bytes, from.min(bytes.len()));
+            let _ = SegmentHeader::decode(&bytes);
+            let _ = super::super::checkpoint::Checkpoint::decode_file(&bytes);
+        }
+    }
+
     #[test]
     fn segment_names() {
         assert_eq!(segment_file_name(3), "00000000000000000003.seg");
