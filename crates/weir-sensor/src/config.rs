@@ -55,7 +55,7 @@ impl SensorConfig {
         SensorConfig {
             host_id: host_id.into(),
             host_name: crate::host::host_name(),
-            ring_bytes: 1 << 20,
+            ring_bytes: 4 << 20,
             queue_events: 65_536,
             queue_bytes: 64 << 20,
             watch_prefixes: DEFAULT_WATCH.iter().map(|s| s.to_string()).collect(),

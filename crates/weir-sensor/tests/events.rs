@@ -4,6 +4,7 @@
 //! fields of the event the sensor delivers. Run as root.
 
 mod common;
+#[path = "common/helpers.rs"]
 mod helpers;
 
 use std::ffi::OsStr;

@@ -3,6 +3,7 @@
 //! accounted for in a Loss event; memory stays bounded.
 
 mod common;
+#[path = "common/helpers.rs"]
 mod helpers;
 
 use common::*;

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long = "watch", value_name = "PREFIX")]
     pub watch: Vec<String>,
     /// Kernel ring buffer size in KiB.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 4096)]
     pub ring_kib: usize,
     /// Bound of the userspace event queue, in events.
     #[arg(long, value_name = "N", default_value_t = 65_536)]
