@@ -295,7 +295,16 @@ impl Server {
             .add_service(service);
         let mut grpc_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
+            // Acks are small: without TCP_NODELAY, Nagle holds them back.
+            let incoming = tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                |conn| {
+                    if let Ok(conn) = &conn {
+                        let _ = conn.set_nodelay(true);
+                    }
+                    conn
+                },
+            );
             let shutdown = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };
