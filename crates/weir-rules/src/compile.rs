@@ -30,6 +30,19 @@ pub(crate) enum Expr {
 }
 
 impl Expr {
+    /// The value when every predicate is false (a rule for which this is
+    /// false can only match when one of its predicates is set).
+    pub(crate) fn eval_all_false(&self) -> bool {
+        match self {
+            Expr::True => true,
+            Expr::False | Expr::Pred(_) => false,
+            Expr::Not(e) => !e.eval_all_false(),
+            Expr::And(v) => v.iter().all(Expr::eval_all_false),
+            Expr::Or(v) => v.iter().any(Expr::eval_all_false),
+            Expr::AtLeast(n, v) => v.iter().filter(|e| e.eval_all_false()).count() >= *n,
+        }
+    }
+
     #[inline]
     pub(crate) fn eval(&self, bits: &[u64]) -> bool {
         match self {
@@ -95,6 +108,10 @@ pub(crate) struct CompiledRule {
     /// Global slot ids this rule reads (for "has the rule's fields").
     pub slots: Vec<u32>,
     pub keywords: bool,
+    /// Predicates owned by this rule.
+    pub preds: std::ops::Range<u32>,
+    /// The rule matches when none of its predicates is set.
+    pub const_true: bool,
 }
 
 /// Rules sharing one logsource.
@@ -103,6 +120,8 @@ pub(crate) struct Group {
     pub slot_range: std::ops::Range<usize>,
     pub pred_range: std::ops::Range<u32>,
     pub rules: Vec<CompiledRule>,
+    /// Local indexes of rules with `const_true`.
+    pub const_true: Vec<u32>,
 }
 
 /// Why a rule did not compile.
@@ -545,6 +564,7 @@ impl GroupBuilder {
         det: &Detection,
         placeholders: &HashMap<String, Vec<String>>,
     ) -> Result<(), CompileFail> {
+        let first_pred = self.next_pred;
         let mut sel_exprs: Vec<(String, Expr)> = Vec::new();
         let mut slots_used = Vec::new();
         for (name, sel) in &det.selections {
@@ -573,6 +593,8 @@ impl GroupBuilder {
         slots_used.dedup();
         self.rules.push(CompiledRule {
             idx,
+            const_true: expr.eval_all_false(),
+            preds: first_pred..self.next_pred,
             expr,
             slots: slots_used.into_iter().map(|s| s as u32).collect(),
             keywords,
@@ -602,12 +624,20 @@ impl GroupBuilder {
                 r
             })
             .collect();
+        let rules: Vec<CompiledRule> = rules;
+        let const_true = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.const_true)
+            .map(|(i, _)| i as u32)
+            .collect();
         Ok((
             Group {
                 logsource: self.logsource,
                 slot_range: slot_base..slot_base + n,
                 pred_range: self.first_pred..self.next_pred,
                 rules,
+                const_true,
             },
             slots,
         ))

@@ -67,6 +67,8 @@ pub struct RuleSet {
     pub(crate) groups: Vec<Group>,
     pub(crate) slots: Vec<Slot>,
     pub(crate) pred_count: u32,
+    /// Predicate -> local index of the rule owning it in its group.
+    pub(crate) pred_owner: Vec<u32>,
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
@@ -217,12 +219,21 @@ impl RuleSet {
                 None => report.loaded += 1,
             }
         }
+        let mut pred_owner = vec![u32::MAX; next_pred as usize];
+        for g in &groups {
+            for (li, r) in g.rules.iter().enumerate() {
+                for p in r.preds.clone() {
+                    pred_owner[p as usize] = li as u32;
+                }
+            }
+        }
         (
             RuleSet {
                 metas,
                 groups,
                 slots,
                 pred_count: next_pred,
+                pred_owner,
             },
             report,
         )

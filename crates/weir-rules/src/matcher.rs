@@ -26,6 +26,10 @@ pub struct Matcher<'r> {
     cache_category: Option<String>,
     cache_service: Option<String>,
     cache_groups: Vec<u32>,
+    /// Rules (local to the group being evaluated) with a predicate set.
+    touched: Vec<u32>,
+    epoch: Vec<u32>,
+    cur_epoch: u32,
 }
 
 impl<'r> Matcher<'r> {
@@ -44,6 +48,9 @@ impl<'r> Matcher<'r> {
             cache_category: None,
             cache_service: None,
             cache_groups: Vec::new(),
+            touched: Vec::with_capacity(64),
+            epoch: vec![0; set.groups.iter().map(|g| g.rules.len()).max().unwrap_or(0)],
+            cur_epoch: 0,
         }
     }
 
@@ -96,15 +103,26 @@ impl<'r> Matcher<'r> {
             let gi = if routed { self.cache_groups[k] as usize } else { k };
             self.eval_group(gi, event, routed, out);
         }
+        out.sort_unstable();
     }
 
     fn eval_group(&mut self, gi: usize, event: &dyn Fields, routed: bool, out: &mut Vec<RuleIdx>) {
         let set = self.set;
         let g: &Group = &set.groups[gi];
         clear_bits(&mut self.bits, g.pred_range.start, g.pred_range.end);
+        self.touched.clear();
+        self.cur_epoch = self.cur_epoch.wrapping_add(1);
+        if self.cur_epoch == 0 {
+            self.epoch.fill(0);
+            self.cur_epoch = 1;
+        }
         for si in g.slot_range.clone() {
             let slot = &set.slots[si];
             let mut st = Scratch {
+                owner: &set.pred_owner,
+                touched: &mut self.touched,
+                epoch: &mut self.epoch,
+                cur_epoch: self.cur_epoch,
                 bits: &mut self.bits,
                 lower: &mut self.lower,
                 num: &mut self.num,
@@ -135,11 +153,20 @@ impl<'r> Matcher<'r> {
                 }
             }
         }
-        for r in &g.rules {
-            if !routed && !r.keywords && !r.slots.iter().any(|s| self.present[*s as usize]) {
-                continue;
+        // Rules with a predicate set are evaluated; the others have the
+        // value they have with every predicate false, known in advance.
+        let present = &self.present;
+        let has_fields =
+            |r: &crate::compile::CompiledRule| routed || r.keywords || r.slots.iter().any(|s| present[*s as usize]);
+        for &li in &self.touched {
+            let r = &g.rules[li as usize];
+            if has_fields(r) && r.expr.eval(&self.bits) {
+                out.push(RuleIdx(r.idx));
             }
-            if r.expr.eval(&self.bits) {
+        }
+        for &li in &g.const_true {
+            let r = &g.rules[li as usize];
+            if self.epoch[li as usize] != self.cur_epoch && has_fields(r) {
                 out.push(RuleIdx(r.idx));
             }
         }
@@ -175,6 +202,10 @@ fn clear_bits(bits: &mut [u64], start: u32, end: u32) {
 }
 
 struct Scratch<'a> {
+    owner: &'a [u32],
+    touched: &'a mut Vec<u32>,
+    epoch: &'a mut [u32],
+    cur_epoch: u32,
     bits: &'a mut [u64],
     lower: &'a mut String,
     num: &'a mut String,
@@ -206,11 +237,21 @@ fn fold_into(dst: &mut String, s: &str) {
 impl Scratch<'_> {
     #[inline]
     fn set(&mut self, p: u32) {
-        self.bits[(p >> 6) as usize] |= 1u64 << (p & 63);
+        let w = &mut self.bits[(p >> 6) as usize];
+        let m = 1u64 << (p & 63);
+        if *w & m == 0 {
+            *w |= m;
+            let o = self.owner[p as usize];
+            if o != u32::MAX && self.epoch[o as usize] != self.cur_epoch {
+                self.epoch[o as usize] = self.cur_epoch;
+                self.touched.push(o);
+            }
+        }
     }
 
     fn value(&mut self, slot: &Slot, v: FieldValue<'_>, event: &dyn Fields, depth: u8) {
-        let number = v.as_f64();
+        // Numbers are only needed by comparisons.
+        let number = if slot.others.is_empty() { None } else { v.as_f64() };
         match v {
             FieldValue::Null | FieldValue::Object => {}
             FieldValue::Str(s) => self.scalar(slot, s, number, event),
