@@ -366,7 +366,7 @@ async fn session(shared: Arc<Shared>, mut inbound: Streaming<SensorMessage>, tx:
         };
         let (reply_tx, reply_rx) = oneshot::channel();
         let job = match message.msg {
-            Some(Up::Batch(signed)) => match check_batch(&shared, &host, signed) {
+            Some(Up::Batch(signed)) => match check_batch(shared.config.max_events_per_batch, &host, signed) {
                 Ok((signed, batch)) => Job::Batch {
                     host_id: host_id.clone(),
                     signed,
@@ -429,14 +429,14 @@ async fn session(shared: Arc<Shared>, mut inbound: Streaming<SensorMessage>, tx:
 /// Signature, host binding, decoding and size limits of one batch. The chain
 /// position is the committer's business.
 fn check_batch(
-    shared: &Shared,
+    max_events: usize,
     host: &HostEntry,
     signed: weir_event::SignedBatch,
 ) -> Result<(weir_event::SignedBatch, weir_event::Batch), Problem> {
     let host_id = &host.record.host_id;
     match chain::open(&signed, &host.key, host_id) {
         Ok(batch) => {
-            if batch.events.len() > shared.config.max_events_per_batch {
+            if batch.events.len() > max_events {
                 return Err(Problem {
                     index: batch.index,
                     first_seq: batch.first_seq,
@@ -448,7 +448,7 @@ fn check_batch(
                             "batch {} holds {} events, the limit is {}",
                             batch.index,
                             batch.events.len(),
-                            shared.config.max_events_per_batch
+                            max_events
                         ),
                     )
                 });
@@ -471,5 +471,79 @@ fn check_batch(
             Ok((signed, batch))
         }
         Err(error) => Err(problem(host_id, chain_code(&error), error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    fn host() -> (SigningKey, HostEntry) {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let entry = HostEntry {
+            record: HostRecord {
+                host_id: "h1".into(),
+                machine_id: String::new(),
+                host_name: String::new(),
+                public_key: key.verifying_key().to_bytes(),
+                enrolled_unix_ns: 0,
+                last_seen_unix_ns: 0,
+                events: 0,
+            },
+            key: key.verifying_key(),
+        };
+        (key, entry)
+    }
+
+    #[test]
+    fn host_ids_are_checked() {
+        assert!(valid_host_id("web-01.prod:eu").is_ok());
+        for bad in ["", "collector", "a b", "x/y", "é", &"a".repeat(129)] {
+            assert!(valid_host_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        /// Whatever bytes arrive as a sensor message: decoding and batch
+        /// checks return an error or a batch, never panic.
+        #[test]
+        fn random_wire_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let (_, entry) = host();
+            if let Ok(SensorMessage { msg: Some(Up::Batch(signed)) }) = SensorMessage::decode(bytes.as_slice()) {
+                let _ = check_batch(16, &entry, signed);
+            }
+        }
+
+        /// Correctly signed but arbitrary batch contents (the host key holder
+        /// is the attacker): checks and the chain head never panic, and a
+        /// batch with another host's events is refused.
+        #[test]
+        fn signed_garbage_never_panics(index in any::<u64>(), first in any::<u64>(), last in any::<u64>(),
+                                       seqs in proptest::collection::vec(any::<u64>(), 0..20),
+                                       hosts in proptest::collection::vec(prop_oneof!["h1", "h2", ""], 0..20)) {
+            let (key, entry) = host();
+            let batch = weir_event::Batch {
+                host_id: "h1".into(),
+                index,
+                first_seq: first,
+                last_seq: last,
+                prev_hash: vec![0; 32],
+                events: seqs.iter().zip(hosts.iter().chain(std::iter::repeat(&"h1".to_string())))
+                    .map(|(s, h)| weir_event::Event { seq: *s, host_id: h.clone(), ..Default::default() }).collect(),
+                ..Default::default()
+            };
+            let signed = chain::seal(&key, &batch);
+            match check_batch(16, &entry, signed) {
+                Ok((_, b)) => {
+                    prop_assert!(b.events.iter().all(|e| e.host_id == "h1"));
+                    let _ = chain::ChainHead::default().check(&b);
+                }
+                Err(p) => prop_assert!(!p.code.is_empty()),
+            }
+        }
     }
 }

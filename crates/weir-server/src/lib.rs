@@ -182,6 +182,27 @@ impl Server {
         .map_err(|_| ServerError::Stopped)??;
         let collector_name = pki::local_host_name();
 
+        // Listen first: a busy port fails before any store is opened.
+        let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let grpc_addr = grpc_listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+        let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let http_addr = http_listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
         let state_db = state::StateDb::open(&data.join("state.db"))?;
         let log = EvidenceLog::open(&data.join("evidence"), identity.collector_key.clone())?;
         let mut index = EventIndex::open(&data.join("index.db"))?;
@@ -248,39 +269,25 @@ impl Server {
             collector_name,
             shared.heads.clone(),
         );
-        let mut threads = Vec::new();
-        threads.push(
-            std::thread::Builder::new()
-                .name("weir-commit".into())
-                .spawn(move || committer.run(jobs_rx))
-                .map_err(|source| ServerError::Io {
-                    path: data.clone(),
-                    source,
-                })?,
-        );
-        threads.push(
-            std::thread::Builder::new()
-                .name("weir-index".into())
-                .spawn(move || indexer::run(index, ctx, durable_rx))
-                .map_err(|source| ServerError::Io {
-                    path: data.clone(),
-                    source,
-                })?,
-        );
+        let commit_thread = std::thread::Builder::new()
+            .name("weir-commit".into())
+            .spawn(move || committer.run(jobs_rx))
+            .map_err(|source| ServerError::Io {
+                path: data.clone(),
+                source,
+            })?;
+        let index_thread = std::thread::Builder::new()
+            .name("weir-index".into())
+            .spawn(move || indexer::run(index, ctx, durable_rx))
+            .map_err(|source| ServerError::Io {
+                path: data.clone(),
+                source,
+            })?;
+        let threads = vec![commit_thread, index_thread];
 
         let mut tasks = Vec::new();
 
         // gRPC over TLS.
-        let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let grpc_addr = grpc_listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
         let tls = ServerTlsConfig::new().identity(TlsIdentity::from_pem(
             &identity.server_cert_pem,
             &identity.server_key_pem,
@@ -296,15 +303,13 @@ impl Server {
         let mut grpc_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             // Acks are small: without TCP_NODELAY, Nagle holds them back.
-            let incoming = tokio_stream::StreamExt::map(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
-                |conn| {
+            let incoming =
+                tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(grpc_listener), |conn| {
                     if let Ok(conn) = &conn {
                         let _ = conn.set_nodelay(true);
                     }
                     conn
-                },
-            );
+                });
             let shutdown = async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             };
@@ -314,16 +319,6 @@ impl Server {
         }));
 
         // HTTP API.
-        let http_listener = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        let http_addr = http_listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: config.http_addr,
-            source,
-        })?;
         let mut app = http::api_router(shared.clone());
         if let Some(extra) = config.http_routes.clone() {
             let guard = axum::middleware::from_fn_with_state(shared.clone(), http::require_admin);
