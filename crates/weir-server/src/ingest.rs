@@ -53,7 +53,31 @@ pub fn valid_host_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Problems raised before a peer proved it holds an enrolled key (unknown
+/// host, bad Hello, bad token) cost an evidence record each; anyone who can
+/// reach the port can cause them. At most this many are recorded per
+/// window; the rest are still refused and counted in /metrics.
+const UNAUTHENTICATED_RECORDS: u32 = 50;
+const UNAUTHENTICATED_WINDOW: Duration = Duration::from_secs(10);
+
 impl Shared {
+    /// `record`, but within the budget for unauthenticated peers.
+    pub(crate) async fn record_unauthenticated(&self, problem: Problem) {
+        let allowed = {
+            let mut budget = self.unauthenticated.lock().unwrap();
+            if budget.0.elapsed() > UNAUTHENTICATED_WINDOW {
+                *budget = (Instant::now(), 0);
+            }
+            budget.1 += 1;
+            budget.1 <= UNAUTHENTICATED_RECORDS
+        };
+        if allowed {
+            self.record(problem).await;
+        } else {
+            self.metrics.refused(problem.code);
+        }
+    }
+
     /// Records an integrity problem durably; returns once it is in the log.
     pub(crate) async fn record(&self, problem: Problem) {
         let (tx, rx) = oneshot::channel();
@@ -125,7 +149,7 @@ impl Collector for CollectorService {
                 );
                 drop(_guard);
                 shared
-                    .record(problem(&req.host_id, "enroll_key_mismatch", detail.clone()))
+                    .record_unauthenticated(problem(&req.host_id, "enroll_key_mismatch", detail.clone()))
                     .await;
                 return Err(Status::already_exists(detail));
             }
@@ -144,7 +168,9 @@ impl Collector for CollectorService {
             TokenCheck::Expired => Some("enrollment token has expired"),
         };
         if let Some(why) = why {
-            shared.record(problem(&req.host_id, "enroll_refused", why)).await;
+            shared
+                .record_unauthenticated(problem(&req.host_id, "enroll_refused", why))
+                .await;
             return Err(Status::permission_denied(why));
         }
         let already = shared.hosts.read().unwrap().contains_key(&req.host_id);
@@ -198,7 +224,7 @@ impl Collector for CollectorService {
 
 async fn refuse_and_close(shared: &Shared, tx: &Outbound, p: Problem) {
     let reason = format!("{}: {}", p.code, p.detail);
-    shared.record(p).await;
+    shared.record_unauthenticated(p).await;
     let _ = tx.send(down(Down::Refusal(Refusal { index: 0, reason }))).await;
 }
 

@@ -84,6 +84,8 @@ pub struct Shared {
     pub(crate) enroll_lock: tokio::sync::Mutex<()>,
     /// Becomes true at shutdown: sessions end, so listeners can drain.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// (window start, problems recorded) for peers not yet authenticated.
+    pub(crate) unauthenticated: Mutex<(std::time::Instant, u32)>,
     pub(crate) heads: Arc<Mutex<HashMap<String, weir_event::chain::ChainHead>>>,
 }
 
@@ -224,6 +226,7 @@ impl Server {
             commands: Mutex::new(HashMap::new()),
             enroll_lock: tokio::sync::Mutex::new(()),
             stopping: stop_rx.clone(),
+            unauthenticated: Mutex::new((std::time::Instant::now(), 0)),
             heads: Arc::new(Mutex::new(HashMap::new())),
         });
         for host in known {

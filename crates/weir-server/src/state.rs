@@ -54,6 +54,12 @@ impl StateDb {
             conn,
             path: path.to_path_buf(),
         };
+        // Token hashes and host keys: owner only, like the rest of DATA.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| ServerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         db.conn
             .execute_batch(
                 "PRAGMA journal_mode=WAL;

@@ -300,3 +300,23 @@ mod random_input {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_noise_is_refused_but_cannot_flood_the_evidence_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = start(&data).await;
+    let (url, ca) = (server.grpc_url(), server.ca_pem().to_string());
+    for _ in 0..60 {
+        let (_s, first) = RawStream::hello(&url, &ca, "ghost", &key(9)).await;
+        assert!(refusal(first).starts_with("unknown_host"));
+    }
+    let (status, metrics) = http_get(server.http_addr(), "/metrics", Some(&admin_token(&server))).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("weir_refused_batches_total{reason=\"unknown_host\"} 60"),
+        "{metrics}"
+    );
+    server.shutdown().await;
+    assert_eq!(integrity(&data, "ghost", "unknown_host"), 50);
+}
