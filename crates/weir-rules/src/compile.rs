@@ -1,5 +1,6 @@
 //! Compiles parsed Sigma detections into the shared matcher structures:
-//! rules are grouped by logsource; within a group every field gets one
+//! rules are grouped by logsource product (category and service are checked
+//! per rule from a per-event table); within a group every field gets one
 //! slot holding one Aho-Corasick automaton over all rules' literals for
 //! that field (case-folded, plus one for `cased`), one `RegexSet`, and the
 //! few tests that are neither (cidr, numeric comparisons, fieldref, null,
@@ -99,6 +100,8 @@ pub(crate) struct Slot {
     pub others: Vec<(u32, Other)>,
     pub exists: Vec<u32>,
     pub null: Vec<u32>,
+    /// Logsource classes of the rules reading this slot.
+    pub classes: Vec<u32>,
 }
 
 /// A compiled detection rule inside a group.
@@ -112,6 +115,8 @@ pub(crate) struct CompiledRule {
     pub preds: std::ops::Range<u32>,
     /// The rule matches when none of its predicates is set.
     pub const_true: bool,
+    /// Global id of the rule's full logsource (product, category, service).
+    pub class: u32,
 }
 
 /// Rules sharing one logsource.
@@ -189,6 +194,7 @@ impl SlotBuilder {
             others: self.others,
             exists: self.exists,
             null: self.null,
+            classes: Vec::new(),
         })
     }
 }
@@ -561,6 +567,7 @@ impl GroupBuilder {
     pub(crate) fn add_rule(
         &mut self,
         idx: u32,
+        class: u32,
         det: &Detection,
         placeholders: &HashMap<String, Vec<String>>,
     ) -> Result<(), CompileFail> {
@@ -593,6 +600,7 @@ impl GroupBuilder {
         slots_used.dedup();
         self.rules.push(CompiledRule {
             idx,
+            class,
             const_true: expr.eval_all_false(),
             preds: first_pred..self.next_pred,
             expr,

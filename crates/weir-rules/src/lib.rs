@@ -69,6 +69,8 @@ pub struct RuleSet {
     pub(crate) pred_count: u32,
     /// Predicate -> local index of the rule owning it in its group.
     pub(crate) pred_owner: Vec<u32>,
+    /// Distinct rule logsources; rules refer to them by index.
+    pub(crate) classes: Vec<Logsource>,
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
@@ -139,7 +141,9 @@ impl RuleSet {
     fn build(docs: Vec<RuleDoc>, opts: &LoadOptions) -> (RuleSet, LoadReport) {
         let mut report = LoadReport::default();
         let mut metas: Vec<RuleMeta> = Vec::new();
-        let mut buckets: BTreeMap<(Option<String>, Option<String>, Option<String>), Vec<RuleDoc>> = BTreeMap::new();
+        let mut buckets: BTreeMap<Option<String>, Vec<RuleDoc>> = BTreeMap::new();
+        let mut classes: Vec<Logsource> = Vec::new();
+        let mut class_ids: HashMap<Logsource, u32> = HashMap::new();
         for mut doc in docs {
             let Some(det) = &doc.detection else {
                 metas.push(doc.meta);
@@ -160,7 +164,7 @@ impl RuleSet {
             if let Some(reason) = weir::unsupported_reason(&doc.meta.logsource, &fields, keywords) {
                 // Still compile it, so errors in unsupported rules are reported too.
                 let mut scratch = GroupBuilder::new(doc.meta.logsource.clone(), 0);
-                if let Err(CompileFail::Error(kind)) = scratch.add_rule(0, det, &opts.placeholders) {
+                if let Err(CompileFail::Error(kind)) = scratch.add_rule(0, 0, det, &opts.placeholders) {
                     report.errors.push(locate(&doc, kind));
                     continue;
                 }
@@ -171,22 +175,27 @@ impl RuleSet {
                 }
             }
             let ls = &doc.meta.logsource;
-            buckets
-                .entry((ls.product.clone(), ls.category.clone(), ls.service.clone()))
-                .or_default()
-                .push(doc);
+            buckets.entry(ls.product.clone()).or_default().push(doc);
         }
         let mut groups = Vec::new();
         let mut slots = Vec::new();
         let mut next_pred = 0u32;
         for (_, bucket) in buckets {
-            let ls = bucket[0].meta.logsource.clone();
+            let ls = Logsource {
+                product: bucket[0].meta.logsource.product.clone(),
+                category: None,
+                service: None,
+            };
             let mut gb = GroupBuilder::new(ls, next_pred);
             let mut in_group = Vec::new();
             for doc in bucket {
                 let idx = metas.len() as u32;
                 let Some(det) = &doc.detection else { continue };
-                match gb.add_rule(idx, det, &opts.placeholders) {
+                let class = *class_ids.entry(doc.meta.logsource.clone()).or_insert_with(|| {
+                    classes.push(doc.meta.logsource.clone());
+                    classes.len() as u32 - 1
+                });
+                match gb.add_rule(idx, class, det, &opts.placeholders) {
                     Ok(()) => {
                         in_group.push(idx);
                         metas.push(doc.meta);
@@ -219,6 +228,16 @@ impl RuleSet {
                 None => report.loaded += 1,
             }
         }
+        for g in &groups {
+            for r in &g.rules {
+                for s in &r.slots {
+                    let c = &mut slots[*s as usize].classes;
+                    if !c.contains(&r.class) {
+                        c.push(r.class);
+                    }
+                }
+            }
+        }
         let mut pred_owner = vec![u32::MAX; next_pred as usize];
         for g in &groups {
             for (li, r) in g.rules.iter().enumerate() {
@@ -234,6 +253,7 @@ impl RuleSet {
                 slots,
                 pred_count: next_pred,
                 pred_owner,
+                classes,
             },
             report,
         )

@@ -28,6 +28,10 @@ pub struct Matcher<'r> {
     cache_groups: Vec<u32>,
     /// Rules (local to the group being evaluated) with a predicate set.
     touched: Vec<u32>,
+    /// Per rule logsource: does it agree with the current event's source?
+    class_ok: Vec<bool>,
+    /// Per slot: does any rule of an agreeing logsource read it?
+    slot_needed: Vec<bool>,
     epoch: Vec<u32>,
     cur_epoch: u32,
 }
@@ -49,6 +53,8 @@ impl<'r> Matcher<'r> {
             cache_service: None,
             cache_groups: Vec::new(),
             touched: Vec::with_capacity(64),
+            class_ok: vec![true; set.classes.len()],
+            slot_needed: vec![true; set.slots.len()],
             epoch: vec![0; set.groups.iter().map(|g| g.rules.len()).max().unwrap_or(0)],
             cur_epoch: 0,
         }
@@ -62,20 +68,24 @@ impl<'r> Matcher<'r> {
         if same {
             return;
         }
+        // A dimension excludes a rule only when both sides set it and differ.
+        let agree = |rule: Option<&str>, event: Option<&str>| match (rule, event) {
+            (Some(r), Some(e)) => r == e,
+            _ => true,
+        };
         self.cache_groups.clear();
         for (i, g) in self.set.groups.iter().enumerate() {
-            let ls = &g.logsource;
-            // A dimension excludes a rule only when both sides set it and differ.
-            let agree = |rule: Option<&str>, event: Option<&str>| match (rule, event) {
-                (Some(r), Some(e)) => r == e,
-                _ => true,
-            };
-            let ok = agree(ls.product.as_deref(), src.product)
-                && agree(ls.category.as_deref(), src.category)
-                && agree(ls.service.as_deref(), src.service);
-            if ok {
+            if agree(g.logsource.product.as_deref(), src.product) {
                 self.cache_groups.push(i as u32);
             }
+        }
+        for (ok, ls) in self.class_ok.iter_mut().zip(&self.set.classes) {
+            *ok = agree(ls.product.as_deref(), src.product)
+                && agree(ls.category.as_deref(), src.category)
+                && agree(ls.service.as_deref(), src.service);
+        }
+        for (needed, slot) in self.slot_needed.iter_mut().zip(&self.set.slots) {
+            *needed = slot.classes.iter().any(|c| self.class_ok[*c as usize]);
         }
         set_opt(&mut self.cache_product, src.product);
         set_opt(&mut self.cache_category, src.category);
@@ -92,7 +102,14 @@ impl<'r> Matcher<'r> {
                 self.route(&src);
                 true
             }
-            None => false,
+            None => {
+                if self.cache_valid {
+                    self.class_ok.fill(true);
+                    self.slot_needed.fill(true);
+                    self.cache_valid = false;
+                }
+                false
+            }
         };
         let n = if routed {
             self.cache_groups.len()
@@ -117,6 +134,10 @@ impl<'r> Matcher<'r> {
             self.cur_epoch = 1;
         }
         for si in g.slot_range.clone() {
+            if !self.slot_needed[si] {
+                self.present[si] = false;
+                continue;
+            }
             let slot = &set.slots[si];
             let mut st = Scratch {
                 owner: &set.pred_owner,
@@ -156,8 +177,10 @@ impl<'r> Matcher<'r> {
         // Rules with a predicate set are evaluated; the others have the
         // value they have with every predicate false, known in advance.
         let present = &self.present;
-        let has_fields =
-            |r: &crate::compile::CompiledRule| routed || r.keywords || r.slots.iter().any(|s| present[*s as usize]);
+        let class_ok = &self.class_ok;
+        let has_fields = |r: &crate::compile::CompiledRule| {
+            class_ok[r.class as usize] && (routed || r.keywords || r.slots.iter().any(|s| present[*s as usize]))
+        };
         for &li in &self.touched {
             let r = &g.rules[li as usize];
             if has_fields(r) && r.expr.eval(&self.bits) {
