@@ -178,7 +178,12 @@ async fn outage_is_spooled_then_loss_is_reported_and_the_producer_never_blocks()
     let mut produced = 300u64;
     while ship.stats().dropped_events == 0 {
         for _ in 0..100 {
-            tx.send(exec_event(produced)).await.unwrap();
+            // The shipper keeps draining the channel while the collector is
+            // down: a send that never completes would mean the host blocks.
+            tokio::time::timeout(Duration::from_secs(30), tx.send(exec_event(produced)))
+                .await
+                .expect("the producer is never blocked")
+                .unwrap();
             produced += 1;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
