@@ -226,6 +226,32 @@ fn evidence_round(w: &Workload, group: usize) -> f64 {
     (w.batches.len() as u64 * EVENTS_PER_BATCH) as f64 / secs
 }
 
+/// `verify` over a log of the whole workload (events/s), and reading the
+/// same segment files alone (the I/O floor), in the same round.
+fn verify_round(w: &Workload) -> (f64, f64) {
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let mut log = EvidenceLog::open_with(dir.path(), key.clone(), EvidenceConfig::default()).unwrap();
+    log.append(&w.enrollments).unwrap();
+    for chunk in w.batches.chunks(32) {
+        log.append(chunk).unwrap();
+    }
+    log.checkpoint().unwrap();
+    drop(log);
+    let events = (w.batches.len() as u64 * EVENTS_PER_BATCH) as f64;
+    let start = Instant::now();
+    let report = weir_store::evidence::verify(dir.path(), Some(&key.verifying_key()));
+    let verify_rate = events / start.elapsed().as_secs_f64();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes += std::fs::read(entry.unwrap().path()).unwrap().len();
+    }
+    std::hint::black_box(bytes);
+    (verify_rate, events / start.elapsed().as_secs_f64())
+}
+
 /// Baseline: the same batch bytes through a buffered file, one fsync per group.
 fn raw_round(w: &Workload, group: usize) -> f64 {
     let dir = tempfile::tempdir_in(".").unwrap();
@@ -390,6 +416,17 @@ fn main() {
             weir / raw
         );
     }
+    let (mut verified, mut read) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (v, r) = verify_round(&w);
+        verified.push(v);
+        read.push(r);
+    }
+    let (verified, read) = (median(verified), median(read));
+    println!(
+        "\nweir verify (signatures, chains, checkpoints) {verified:>10.0} events/s   reading the files alone {read:>10.0}/s   ratio {:.3}",
+        verified / read
+    );
     println!("\nevent index insert (rows/s, median, {INDEX_TX_EVENTS} rows per transaction, WAL, synchronous=NORMAL, 64 MiB cache)");
     let variants: [(&str, Variant); 3] = [
         (
