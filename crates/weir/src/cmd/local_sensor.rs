@@ -11,6 +11,7 @@ use anyhow::Context;
 pub struct LocalSensor {
     sensor: weir_sensor::Sensor,
     shipper: weir_ship::ShipperHandle,
+    url: String,
 }
 
 /// Where and how the shipper reaches its collector.
@@ -23,19 +24,28 @@ pub struct Collector {
 impl LocalSensor {
     /// Starts the sensor and ships its events to `collector`; state (host key,
     /// spool) lives in `state_dir`.
-    pub async fn start(collector: Collector, state_dir: &Path, host_id: Option<String>) -> anyhow::Result<LocalSensor> {
-        let identity = weir_sensor::host_identity().context("reading this host's identity")?;
-        let host_id = host_id.unwrap_or(identity.host_id);
-        let mut ship = weir_ship::ShipConfig::new(collector.url, collector.ca_pem, state_dir, host_id.clone());
+    pub async fn start(
+        collector: Collector,
+        state_dir: &Path,
+        sensor: weir_sensor::SensorConfig,
+        identity: weir_sensor::HostIdentity,
+    ) -> anyhow::Result<LocalSensor> {
+        let url = collector.url.clone();
+        let mut ship = weir_ship::ShipConfig::new(collector.url, collector.ca_pem, state_dir, sensor.host_id.clone());
         ship.enroll_token = collector.enroll_token;
         ship.machine_id = identity.machine_id;
-        ship.host_name = identity.host_name;
-        let (sensor, events) = weir_sensor::Sensor::start(weir_sensor::SensorConfig::new(host_id))
-            .context("starting the sensor (needs root and BPF)")?;
+        ship.host_name = sensor.host_name.clone();
+        let (sensor, events) =
+            weir_sensor::Sensor::start(sensor).context("starting the sensor (needs root and BPF)")?;
         let shipper = weir_ship::Shipper::start(ship, events)
             .await
             .context("starting the shipper")?;
-        Ok(LocalSensor { sensor, shipper })
+        Ok(LocalSensor { sensor, shipper, url })
+    }
+
+    /// The collector URL events go to.
+    pub fn collector(&self) -> &str {
+        &self.url
     }
 
     /// Stops the sensor (its final health event is still shipped) and flushes
@@ -63,5 +73,8 @@ pub async fn start_for(server: &weir_server::ServerHandle, state_dir: &Path) -> 
         ca_pem: server.ca_pem().as_bytes().to_vec(),
         enroll_token,
     };
-    LocalSensor::start(collector, state_dir, None).await
+    let identity = weir_sensor::host_identity().context("reading this host's identity")?;
+    let mut config = weir_sensor::SensorConfig::new(identity.host_id.clone());
+    config.host_name = identity.host_name.clone();
+    LocalSensor::start(collector, state_dir, config, identity).await
 }
