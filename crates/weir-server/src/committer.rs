@@ -77,6 +77,8 @@ pub enum Job {
     },
     /// Commit what is queued before it, then stop.
     Stop,
+    /// Once a second: lets an idle log write its periodic checkpoint.
+    Tick,
 }
 
 /// Work for the indexer: what was just made durable.
@@ -184,8 +186,20 @@ impl Committer {
                     Err(_) => break,
                 }
             }
+            let tick = group.iter().any(|j| matches!(j, Job::Tick));
             self.commit(group);
+            if tick {
+                if let Err(error) = self.log.checkpoint_if_due() {
+                    tracing::error!(%error, "periodic evidence checkpoint failed");
+                }
+            }
             if stop {
+                // A clean stop ends with a signed checkpoint over everything.
+                if !self.log.is_empty() {
+                    if let Err(error) = self.log.checkpoint() {
+                        tracing::error!(%error, "final evidence checkpoint failed");
+                    }
+                }
                 break;
             }
         }
@@ -343,7 +357,7 @@ impl Committer {
                     records.push(Record::CollectorEvent { event });
                 }
                 Job::Head { host_id, reply } => replies.push(Reply::Head(host_id, reply)),
-                Job::Stop => {}
+                Job::Stop | Job::Tick => {}
             }
         }
 

@@ -354,6 +354,7 @@ impl Server {
                     .events_per_second
                     .store(now.saturating_sub(last), Ordering::Relaxed);
                 last = now;
+                let _ = ticker_shared.jobs.try_send(committer::Job::Tick);
                 save_counters(&ticker_shared).await;
             }
             save_counters(&ticker_shared).await;
