@@ -21,17 +21,13 @@ pub struct Matcher<'r> {
     other_buf: String,
     re_hits: Vec<bool>,
     /// Cached routing: the last event source and its groups.
-    cache_valid: bool,
-    cache_product: Option<String>,
-    cache_category: Option<String>,
-    cache_service: Option<String>,
-    cache_groups: Vec<u32>,
+    /// Routing tables of recently seen event sources; entry 0 is for
+    /// events that do not say (every group, every rule).
+    routes: Vec<Route>,
+    cur: usize,
+    victim: usize,
     /// Rules (local to the group being evaluated) with a predicate set.
     touched: Vec<u32>,
-    /// Per rule logsource: does it agree with the current event's source?
-    class_ok: Vec<bool>,
-    /// Per slot: does any rule of an agreeing logsource read it?
-    slot_needed: Vec<bool>,
     epoch: Vec<u32>,
     cur_epoch: u32,
 }
@@ -47,25 +43,30 @@ impl<'r> Matcher<'r> {
             num: String::with_capacity(32),
             other_buf: String::with_capacity(256),
             re_hits: vec![false; max_re],
-            cache_valid: false,
-            cache_product: None,
-            cache_category: None,
-            cache_service: None,
-            cache_groups: Vec::new(),
+            routes: vec![Route {
+                product: None,
+                category: None,
+                service: None,
+                groups: (0..set.groups.len() as u32).collect(),
+                class_ok: vec![true; set.classes.len()],
+                slot_needed: vec![true; set.slots.len()],
+            }],
+            cur: 0,
+            victim: 0,
             touched: Vec::with_capacity(64),
-            class_ok: vec![true; set.classes.len()],
-            slot_needed: vec![true; set.slots.len()],
             epoch: vec![0; set.groups.iter().map(|g| g.rules.len()).max().unwrap_or(0)],
             cur_epoch: 0,
         }
     }
 
+    /// Selects (building on first sight) the routing table for `src`.
     fn route(&mut self, src: &EventSource<'_>) {
-        let same = self.cache_valid
-            && self.cache_product.as_deref() == src.product
-            && self.cache_category.as_deref() == src.category
-            && self.cache_service.as_deref() == src.service;
-        if same {
+        if let Some(i) = self.routes.iter().skip(1).position(|r| {
+            r.product.as_deref() == src.product
+                && r.category.as_deref() == src.category
+                && r.service.as_deref() == src.service
+        }) {
+            self.cur = i + 1;
             return;
         }
         // A dimension excludes a rule only when both sides set it and differ.
@@ -73,24 +74,40 @@ impl<'r> Matcher<'r> {
             (Some(r), Some(e)) => r == e,
             _ => true,
         };
-        self.cache_groups.clear();
-        for (i, g) in self.set.groups.iter().enumerate() {
-            if agree(g.logsource.product.as_deref(), src.product) {
-                self.cache_groups.push(i as u32);
-            }
+        let set = self.set;
+        let groups = (0..set.groups.len() as u32)
+            .filter(|i| agree(set.groups[*i as usize].logsource.product.as_deref(), src.product))
+            .collect();
+        let class_ok: Vec<bool> = set
+            .classes
+            .iter()
+            .map(|ls| {
+                agree(ls.product.as_deref(), src.product)
+                    && agree(ls.category.as_deref(), src.category)
+                    && agree(ls.service.as_deref(), src.service)
+            })
+            .collect();
+        let slot_needed = set
+            .slots
+            .iter()
+            .map(|s| s.classes.iter().any(|c| class_ok[*c as usize]))
+            .collect();
+        let route = Route {
+            product: src.product.map(str::to_string),
+            category: src.category.map(str::to_string),
+            service: src.service.map(str::to_string),
+            groups,
+            class_ok,
+            slot_needed,
+        };
+        if self.routes.len() <= MAX_ROUTES {
+            self.routes.push(route);
+            self.cur = self.routes.len() - 1;
+        } else {
+            self.cur = 1 + self.victim;
+            self.routes[self.cur] = route;
+            self.victim = (self.victim + 1) % MAX_ROUTES;
         }
-        for (ok, ls) in self.class_ok.iter_mut().zip(&self.set.classes) {
-            *ok = agree(ls.product.as_deref(), src.product)
-                && agree(ls.category.as_deref(), src.category)
-                && agree(ls.service.as_deref(), src.service);
-        }
-        for (needed, slot) in self.slot_needed.iter_mut().zip(&self.set.slots) {
-            *needed = slot.classes.iter().any(|c| self.class_ok[*c as usize]);
-        }
-        set_opt(&mut self.cache_product, src.product);
-        set_opt(&mut self.cache_category, src.category);
-        set_opt(&mut self.cache_service, src.service);
-        self.cache_valid = true;
     }
 
     /// Appends to `out` (after clearing it) the index of every rule the
@@ -103,21 +120,12 @@ impl<'r> Matcher<'r> {
                 true
             }
             None => {
-                if self.cache_valid {
-                    self.class_ok.fill(true);
-                    self.slot_needed.fill(true);
-                    self.cache_valid = false;
-                }
+                self.cur = 0;
                 false
             }
         };
-        let n = if routed {
-            self.cache_groups.len()
-        } else {
-            self.set.groups.len()
-        };
-        for k in 0..n {
-            let gi = if routed { self.cache_groups[k] as usize } else { k };
+        for k in 0..self.routes[self.cur].groups.len() {
+            let gi = self.routes[self.cur].groups[k] as usize;
             self.eval_group(gi, event, routed, out);
         }
         out.sort_unstable();
@@ -134,7 +142,7 @@ impl<'r> Matcher<'r> {
             self.cur_epoch = 1;
         }
         for si in g.slot_range.clone() {
-            if !self.slot_needed[si] {
+            if !self.routes[self.cur].slot_needed[si] {
                 self.present[si] = false;
                 continue;
             }
@@ -177,7 +185,7 @@ impl<'r> Matcher<'r> {
         // Rules with a predicate set are evaluated; the others have the
         // value they have with every predicate false, known in advance.
         let present = &self.present;
-        let class_ok = &self.class_ok;
+        let class_ok = &self.routes[self.cur].class_ok;
         let has_fields = |r: &crate::compile::CompiledRule| {
             class_ok[r.class as usize] && (routed || r.keywords || r.slots.iter().any(|s| present[*s as usize]))
         };
@@ -196,15 +204,21 @@ impl<'r> Matcher<'r> {
     }
 }
 
-fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
-    match (dst.as_mut(), src) {
-        (Some(d), Some(s)) => {
-            d.clear();
-            d.push_str(s);
-        }
-        (_, s) => *dst = s.map(str::to_string),
-    }
+/// Routing table for one event source.
+struct Route {
+    product: Option<String>,
+    category: Option<String>,
+    service: Option<String>,
+    /// Groups whose product agrees.
+    groups: Vec<u32>,
+    /// Per rule logsource class: does it agree with the source?
+    class_ok: Vec<bool>,
+    /// Per slot: does a rule of an agreeing class read it?
+    slot_needed: Vec<bool>,
 }
+
+/// Distinct event sources remembered per matcher.
+const MAX_ROUTES: usize = 16;
 
 fn clear_bits(bits: &mut [u64], start: u32, end: u32) {
     if start >= end {
