@@ -556,9 +556,14 @@ impl EvidenceLog {
         }
         self.hosts.extend(hosts);
         if let Some(cp) = checkpoint {
-            self.last_checkpoint = Some(cp.clone());
             self.last_checkpoint_at = Instant::now();
-            self.write_latest(&cp)?;
+            // The records and the checkpoint frame are durable: failing the
+            // append now would refuse an acknowledgement for stored data.
+            // LATEST-CHECKPOINT is the outside copy; the next checkpoint retries it.
+            if let Err(error) = self.write_latest(&cp) {
+                tracing::warn!(%error, tree_size = cp.tree_size, "could not update LATEST-CHECKPOINT");
+            }
+            self.last_checkpoint = Some(cp);
         }
         Ok(positions)
     }
