@@ -499,3 +499,59 @@ fn verify_next_to_a_live_writer_sees_no_tampering() {
     drop(writer.join().unwrap());
     assert!(check(dir.path()).is_intact());
 }
+
+#[test]
+fn absurd_numbers_in_validly_signed_batches_do_not_hang_or_panic() {
+    use weir_event::chain::seal;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = EvidenceLog::open_with(dir.path(), collector_key(), common::small_config()).unwrap();
+    let mut host = common::Host::new("h", 1);
+    log.append(&[host.enrollment(), host.batch(1)]).unwrap();
+    let len = log.len();
+    drop(log);
+    // A damaged batch, then one the host signed with extreme numbers.
+    let mut frames = Vec::new();
+    let mut payload = Vec::new();
+    host.batch(1).encode_payload(&mut payload);
+    frame::encode(frame::Kind::HostBatch, len, &payload, &mut frames);
+    let damaged_at = frames.len() - 40;
+    frames[damaged_at] ^= 1;
+    let mut event = common::event("h", 7);
+    event.seq = u64::MAX;
+    let batch = weir_event::Batch {
+        host_id: "h".into(),
+        index: u64::MAX - 1,
+        first_seq: u64::MAX,
+        last_seq: u64::MAX,
+        prev_hash: vec![1; 32],
+        events: vec![event],
+        ..Default::default()
+    };
+    let record = Record::HostBatch {
+        host_id: "h".into(),
+        signed: seal(&host.key, &batch),
+    };
+    payload.clear();
+    record.encode_payload(&mut payload);
+    frame::encode(frame::Kind::HostBatch, len + 1, &payload, &mut frames);
+    let mut segment = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segment_files(dir.path()).pop().unwrap())
+        .unwrap();
+    std::io::Write::write_all(&mut segment, &frames).unwrap();
+    let report = check(dir.path());
+    assert!(
+        report.problems.iter().any(|p| p.kind == ProblemKind::Edited),
+        "{}",
+        show(&report)
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::ChainBroken && p.batch_index == Some(u64::MAX - 1)),
+        "{}",
+        show(&report)
+    );
+    assert!(EvidenceLog::open_with(dir.path(), collector_key(), common::small_config()).is_err());
+}

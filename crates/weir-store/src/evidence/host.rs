@@ -60,9 +60,9 @@ impl HostState {
     pub fn advance(&mut self, batch_bytes: &[u8], leaf: u64) -> Result<(), ChainError> {
         let header = BatchHeader::parse(batch_bytes)?;
         header.check(&self.head)?;
-        self.head.next_index = header.index + 1;
+        self.head.next_index = header.index.saturating_add(1);
         if header.events > 0 {
-            self.head.next_seq = header.last_seq + 1;
+            self.head.next_seq = header.last_seq.saturating_add(1);
         }
         self.head.head_hash = hash_batch(batch_bytes);
         self.batches += 1;
@@ -156,7 +156,7 @@ impl BatchHeader {
             return Err(ChainError::Fork { index: self.index });
         }
         if self.events > 0 {
-            if self.last_seq < self.first_seq || self.last_seq - self.first_seq + 1 != self.events {
+            if self.last_seq < self.first_seq || self.last_seq - self.first_seq != self.events - 1 {
                 return Err(ChainError::BadRange {
                     index: self.index,
                     first: self.first_seq,

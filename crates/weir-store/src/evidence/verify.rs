@@ -163,9 +163,10 @@ impl VerifyReport {
 /// Stands for a leaf that is missing or unreadable (no real hash is all zero).
 const HOLE: Hash = [0; 32];
 
-/// Largest jump in leaf numbers taken as lost leaves; a larger one is an
-/// edited leaf number (and would cost memory to represent).
-const MAX_GAP: u64 = 1 << 22;
+/// Most lost leaves represented as holes over a whole run (32 bytes each);
+/// a jump in leaf numbers beyond what is left of it is taken as an edited
+/// leaf number, so crafted files cannot make `verify` exhaust memory.
+const MAX_HOLES: u64 = 1 << 22;
 
 /// A run of missing leaf numbers, remembered until the end in case they
 /// turn up later (then they were reordered, not deleted).
@@ -196,6 +197,7 @@ struct Verifier<'a> {
     /// Leaf hashes by leaf number; `HOLE` where a leaf is missing or unreadable.
     hashes: Vec<Hash>,
     holes: BTreeSet<u64>,
+    holes_made: u64,
     /// The frontier is valid while every leaf arrived in order, without holes.
     frontier: Frontier,
     frontier_ok: bool,
@@ -216,6 +218,7 @@ pub fn verify(dir: &Path, collector_key: Option<&VerifyingKey>) -> VerifyReport 
         pending_damage: None,
         hashes: Vec::new(),
         holes: BTreeSet::new(),
+        holes_made: 0,
         frontier: Frontier::new(),
         frontier_ok: true,
         prev_leaf_end: None,
@@ -258,7 +261,7 @@ pub fn verify(dir: &Path, collector_key: Option<&VerifyingKey>) -> VerifyReport 
             ));
             v.pending_damage = Some(idx);
         }
-        expected_number = *number + 1;
+        expected_number = number.saturating_add(1);
         v.report.segments += 1;
         match std::fs::read(path) {
             Ok(bytes) => v.segment(&name, *number, &bytes, i + 1 == count),
@@ -359,7 +362,7 @@ impl Verifier<'_> {
             if kind.is_leaf() && matches!(d.error, FrameError::BadDigest) {
                 p.leaf = Some(leaf);
                 let expected = self.expected_leaf;
-                if leaf >= expected && leaf - expected <= MAX_GAP {
+                if leaf >= expected && leaf - expected <= self.hole_budget() {
                     if leaf > expected {
                         self.lost_until(name, d.offset, leaf);
                     }
@@ -430,7 +433,12 @@ impl Verifier<'_> {
         }
     }
 
+    fn hole_budget(&self) -> u64 {
+        MAX_HOLES.saturating_sub(self.holes_made)
+    }
+
     fn hole(&mut self) {
+        self.holes_made += 1;
         self.holes.insert(self.hashes.len() as u64);
         self.hashes.push(HOLE);
         self.frontier_ok = false;
@@ -480,7 +488,7 @@ impl Verifier<'_> {
     /// Leaf numbers must run 0, 1, 2... in file order; places the leaf hash.
     fn numbering(&mut self, name: &str, offset: u64, leaf: u64, digest: Hash) {
         let expected = self.expected_leaf;
-        if leaf == expected || (leaf > expected && leaf - expected > MAX_GAP) {
+        if leaf == expected || (leaf > expected && leaf - expected > self.hole_budget()) {
             if leaf != expected {
                 let mut p = Problem::new(
                     ProblemKind::Edited,
@@ -581,9 +589,13 @@ impl Verifier<'_> {
             }
         };
         let problem = if host.resync {
-            let unexplained = (host.head.next_index..batch.index)
-                .filter(|i| !host.damaged.contains(i))
-                .count();
+            // Arithmetic, not iteration: a host could sign an absurd batch index.
+            let damaged = host
+                .damaged
+                .iter()
+                .filter(|i| (host.head.next_index..batch.index).contains(i))
+                .count() as u64;
+            let unexplained = batch.index.saturating_sub(host.head.next_index).saturating_sub(damaged);
             if batch.index < host.head.next_index {
                 Some(ChainError::Replay {
                     index: batch.index,
@@ -626,9 +638,9 @@ impl Verifier<'_> {
             other => format!("chain broken: {other}"),
         });
         if moves {
-            host.head.next_index = batch.index + 1;
+            host.head.next_index = batch.index.saturating_add(1);
             if !batch.events.is_empty() {
-                host.head.next_seq = batch.last_seq + 1;
+                host.head.next_seq = batch.last_seq.saturating_add(1);
             }
             host.head.head_hash = chain::hash_batch(&signed.batch);
             host.resync = false;
