@@ -284,7 +284,12 @@ fn run(label: &str, rule_files: &[PathBuf], events: &[Ev]) -> bool {
     }
     let rs_load = t.elapsed();
     let (wc, wr) = weir_counts(&set, events);
-    let (rc, rr) = rsigma_counts(&engine, events);
+    // WEIR_BENCH_NO_BASELINE=1 skips the baseline (for profiling Weir alone).
+    let (rc, rr) = if std::env::var_os("WEIR_BENCH_NO_BASELINE").is_some() {
+        (wc.clone(), f64::NAN)
+    } else {
+        rsigma_counts(&engine, events)
+    };
     let differing = wc.iter().zip(&rc).filter(|(a, b)| a != b).count();
     let total: u64 = wc.iter().map(|c| *c as u64).sum();
     println!(

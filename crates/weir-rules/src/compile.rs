@@ -2,7 +2,7 @@
 //! rules are grouped by logsource product (category and service are checked
 //! per rule from a per-event table); within a group every field gets one
 //! slot holding one Aho-Corasick automaton over all rules' literals for
-//! that field (case-folded, plus one for `cased`), one `RegexSet`, and the
+//! that field (case-folded, plus one for `cased`), one multi-pattern regex, and the
 //! few tests that are neither (cidr, numeric comparisons, fieldref, null,
 //! exists). Each such test is a predicate bit; a rule is a boolean
 //! expression over predicate bits.
@@ -10,8 +10,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::RegexSet;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// Largest total pattern size compiled to a full DFA (bigger sets use the
+/// automatically chosen, more compact automaton).
+const DFA_MAX_PATTERN_BYTES: usize = 16 * 1024;
 
 use crate::condition::{glob, Cond, Quant};
 use crate::error::{field_err, RuleErrorKind};
@@ -95,7 +98,8 @@ pub(crate) struct Slot {
     pub ac_cs: Option<AhoCorasick>,
     pub cs_targets: Vec<Vec<(u32, Anchor)>>,
     pub empty: Vec<u32>,
-    pub regex: Option<RegexSet>,
+    /// One multi-pattern regex over all the slot's regexes.
+    pub regex: Option<regex_automata::meta::Regex>,
     pub regex_preds: Vec<u32>,
     pub others: Vec<(u32, Other)>,
     pub exists: Vec<u32>,
@@ -162,9 +166,17 @@ fn build_ac(patterns: &[String]) -> Option<AhoCorasick> {
     if patterns.is_empty() {
         return None;
     }
-    // Standard semantics are required for overlapping iteration.
+    // Standard semantics are required for overlapping iteration. A full DFA
+    // is the fastest to search; keep it to automata of modest size.
+    let bytes: usize = patterns.iter().map(String::len).sum();
+    let kind = if bytes <= DFA_MAX_PATTERN_BYTES {
+        Some(AhoCorasickKind::DFA)
+    } else {
+        None
+    };
     AhoCorasickBuilder::new()
         .match_kind(MatchKind::Standard)
+        .kind(kind)
         .build(patterns)
         .ok()
 }
@@ -174,11 +186,14 @@ impl SlotBuilder {
         let regex = if self.regexes.is_empty() {
             None
         } else {
+            let config = regex_automata::meta::Config::new()
+                .match_kind(regex_automata::MatchKind::All)
+                .nfa_size_limit(Some(1 << 28))
+                .hybrid_cache_capacity(1 << 24);
             Some(
-                regex::RegexSetBuilder::new(&self.regexes)
-                    .size_limit(1 << 28)
-                    .dfa_size_limit(1 << 26)
-                    .build()
+                regex_automata::meta::Regex::builder()
+                    .configure(config)
+                    .build_many(&self.regexes)
                     .map_err(|e| e.to_string())?,
             )
         };

@@ -19,7 +19,7 @@ pub struct Matcher<'r> {
     lower: String,
     num: String,
     other_buf: String,
-    re_hits: Vec<bool>,
+    re_hits: regex_automata::PatternSet,
     /// Cached routing: the last event source and its groups.
     /// Routing tables of recently seen event sources; entry 0 is for
     /// events that do not say (every group, every rule).
@@ -42,7 +42,7 @@ impl<'r> Matcher<'r> {
             lower: String::with_capacity(256),
             num: String::with_capacity(32),
             other_buf: String::with_capacity(256),
-            re_hits: vec![false; max_re],
+            re_hits: regex_automata::PatternSet::new(max_re),
             routes: vec![Route {
                 product: None,
                 category: None,
@@ -247,7 +247,7 @@ struct Scratch<'a> {
     lower: &'a mut String,
     num: &'a mut String,
     other_buf: &'a mut String,
-    re_hits: &'a mut [bool],
+    re_hits: &'a mut regex_automata::PatternSet,
 }
 
 fn anchor_ok(a: Anchor, start: usize, end: usize, len: usize) -> bool {
@@ -352,13 +352,12 @@ impl Scratch<'_> {
                 }
             }
         }
-        if let Some(rs) = &slot.regex {
-            let n = slot.regex_preds.len();
-            let hits = &mut self.re_hits[..n];
-            hits.fill(false);
-            if rs.matches_read_at(hits, s, 0) {
-                for i in 0..n {
-                    if self.re_hits[i] {
+        if let Some(re) = &slot.regex {
+            self.re_hits.clear();
+            re.which_overlapping_matches(&regex_automata::Input::new(s), self.re_hits);
+            if !self.re_hits.is_empty() {
+                for i in 0..slot.regex_preds.len() {
+                    if self.re_hits.contains(regex_automata::PatternID::new_unchecked(i)) {
                         let p = slot.regex_preds[i];
                         self.set(p);
                     }
