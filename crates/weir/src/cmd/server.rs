@@ -20,6 +20,9 @@ pub struct Args {
     /// HTTP API listener (admin token required).
     #[arg(long, default_value = "127.0.0.1:7480")]
     http: SocketAddr,
+    /// Rule files or directories [default: ./rules when it exists].
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -28,13 +31,9 @@ enum Sub {
     Token,
 }
 
-fn data_dir(arg: Option<PathBuf>) -> PathBuf {
-    arg.or_else(|| std::env::var_os("WEIR_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("./weir-data"))
-}
-
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let data = data_dir(args.data);
+    let data = super::data_dir(args.data);
+    let rules = super::detection::rule_paths(args.rules);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,6 +51,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 let mut config = weir_server::ServerConfig::new(&data);
                 config.grpc_addr = args.grpc;
                 config.http_addr = args.http;
+                let detection = super::detection::start(&data, &rules)?;
+                config.sink = Some(detection.clone());
+                config.http_routes = Some(super::detection::routes(&data));
                 let handle = weir_server::Server::start(config)
                     .await
                     .with_context(|| format!("starting the collector on {}", data.display()))?;
