@@ -71,6 +71,8 @@ pub trait EvidenceStore: Send {
     }
     /// Seals everything stored so far under a signed checkpoint.
     fn checkpoint(&mut self) -> Result<Checkpoint, EvidenceError>;
+    /// For a timer: seals new records once the checkpoint interval has passed.
+    fn checkpoint_if_due(&mut self) -> Result<Option<Checkpoint>, EvidenceError>;
 }
 
 impl EvidenceStore for EvidenceLog {
@@ -88,5 +90,8 @@ impl EvidenceStore for EvidenceLog {
     }
     fn checkpoint(&mut self) -> Result<Checkpoint, EvidenceError> {
         EvidenceLog::checkpoint(self)
+    }
+    fn checkpoint_if_due(&mut self) -> Result<Option<Checkpoint>, EvidenceError> {
+        EvidenceLog::checkpoint_if_due(self)
     }
 }
