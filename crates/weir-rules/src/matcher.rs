@@ -19,6 +19,7 @@ pub struct Matcher<'r> {
     lower: String,
     num: String,
     other_buf: String,
+    ref_lower: String,
     re_hits: regex_automata::PatternSet,
     /// Cached routing: the last event source and its groups.
     /// Routing tables of recently seen event sources; entry 0 is for
@@ -42,6 +43,7 @@ impl<'r> Matcher<'r> {
             lower: String::with_capacity(256),
             num: String::with_capacity(32),
             other_buf: String::with_capacity(256),
+            ref_lower: String::with_capacity(256),
             re_hits: regex_automata::PatternSet::new(max_re),
             routes: vec![Route {
                 product: None,
@@ -156,6 +158,7 @@ impl<'r> Matcher<'r> {
                 lower: &mut self.lower,
                 num: &mut self.num,
                 other_buf: &mut self.other_buf,
+                ref_lower: &mut self.ref_lower,
                 re_hits: &mut self.re_hits,
             };
             match &slot.field {
@@ -247,6 +250,7 @@ struct Scratch<'a> {
     lower: &'a mut String,
     num: &'a mut String,
     other_buf: &'a mut String,
+    ref_lower: &'a mut String,
     re_hits: &'a mut regex_automata::PatternSet,
 }
 
@@ -412,15 +416,17 @@ impl Scratch<'_> {
                 }
             } else {
                 let mut lh = std::mem::take(self.lower);
+                let mut ln = std::mem::take(self.ref_lower);
                 fold_into(&mut lh, hay);
-                let ln = needle.to_lowercase();
+                fold_into(&mut ln, needle);
                 let r = match anchor {
                     Anchor::Exact => lh == ln,
-                    Anchor::Prefix => lh.starts_with(&ln),
-                    Anchor::Suffix => lh.ends_with(&ln),
-                    Anchor::Contains => lh.contains(&ln),
+                    Anchor::Prefix => lh.starts_with(ln.as_str()),
+                    Anchor::Suffix => lh.ends_with(ln.as_str()),
+                    Anchor::Contains => lh.contains(ln.as_str()),
                 };
                 *self.lower = lh;
+                *self.ref_lower = ln;
                 r
             }
         };
