@@ -181,6 +181,36 @@ fn up_sees_an_exec_with_lineage_alerts_on_it_and_the_log_verifies() {
 
     let status = up.stop();
     assert!(status.success(), "weir up exited with {status}");
+
+    // Running it again resumes with the same identity and data: the host is
+    // not enrolled twice, its chain continues, and new events are found.
+    let hosts_before = std::fs::read_dir(data.join("sensor")).unwrap().count();
+    let up = Up::start(&data, &rules);
+    let again = format!("{marker}-again");
+    Command::new("/bin/true").arg(&again).status().unwrap();
+    let restarted = Instant::now();
+    while query(&data, &again).is_empty() {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(10),
+            "no event after restarting weir up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_dir(data.join("sensor")).unwrap().count(), hosts_before);
+    let found = query(&data, &marker);
+    let host_ids: std::collections::BTreeSet<_> = found.iter().map(|e| e["host.id"].to_string()).collect();
+    assert_eq!(host_ids.len(), 1, "one host identity across restarts: {host_ids:?}");
+    assert!(up.stop().success());
+    let verify = Command::new(WEIR)
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "weir verify failed after a restart: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let verify = Command::new(WEIR)
         .args(["verify", "--data"])
         .arg(&data)
