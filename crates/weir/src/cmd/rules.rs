@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use weir_rules::{is_weir_event, weir_fields, LoadReport, RuleSet};
+use weir_rules::{is_weir_event, weir_fields, LoadOptions, LoadReport, RuleSet};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -132,7 +132,13 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<i32> {
 }
 
 fn matches(rule_paths: &[PathBuf], events: &PathBuf, json: bool) -> anyhow::Result<i32> {
-    let (set, report) = RuleSet::load_paths(rule_paths);
+    // Offline events may come from any source (auditd, evtx, ...): rules that
+    // cannot fire on Weir's own events are compiled too.
+    let opts = LoadOptions {
+        compile_unsupported: true,
+        ..Default::default()
+    };
+    let (set, report) = RuleSet::load_paths_with(rule_paths, &opts);
     for e in &report.errors {
         eprintln!("error: {e}");
     }
