@@ -1,6 +1,7 @@
 //! Sigma correlation rules on the event stream: `event_count`,
 //! `value_count`, `temporal` and `temporal_ordered`, grouped by fields
-//! within a timespan. Events may arrive out of order up to a bounded
+//! within a timespan; and Weir's stateful extensions `new_value` and
+//! `absence`. Events may arrive out of order up to a bounded
 //! lateness; older ones are counted and dropped. The whole state
 //! serializes, so a collector can persist it and restore it after a
 //! restart without losing windows in progress.
@@ -48,6 +49,8 @@ struct Spec {
     group_by: Vec<String>,
     span: u64,
     threshold: Threshold,
+    fields: Vec<String>,
+    learning: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -64,7 +67,20 @@ struct State {
     late_dropped: u64,
     /// correlation rule id -> group key -> time-ordered entries.
     windows: BTreeMap<String, BTreeMap<String, Vec<Entry>>>,
+    /// new_value: correlation id -> group key -> values seen.
+    #[serde(default)]
+    seen: BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// new_value: correlation id -> time of its first event (learning start).
+    #[serde(default)]
+    learning_start: BTreeMap<String, u64>,
+    /// absence: correlation id -> group key -> (last seen, already reported).
+    #[serde(default)]
+    last_seen: BTreeMap<String, BTreeMap<String, (u64, bool)>>,
 }
+
+/// Values remembered per new_value group; beyond it new values are not
+/// learned (and not reported), bounding memory.
+pub const MAX_VALUES_PER_GROUP: usize = 10_000;
 
 /// Streaming evaluator of a rule set's correlation rules.
 pub struct Correlator {
@@ -119,6 +135,8 @@ impl Correlator {
                 group_by: c.group_by.clone(),
                 span: c.timespan_ns,
                 threshold: c.threshold.clone(),
+                fields: c.fields.clone(),
+                learning: c.learning_ns,
             });
         }
         let mut by_member: HashMap<RuleIdx, Vec<usize>> = HashMap::new();
@@ -179,6 +197,59 @@ impl Correlator {
                 .map(|f| (f.clone(), render(fields.get(f))))
                 .collect();
             let key = group.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("\u{1f}");
+            match spec.kind {
+                CorrelationType::NewValue => {
+                    let start = *self
+                        .state
+                        .learning_start
+                        .entry(spec.id.clone())
+                        .or_insert(event_time_ns);
+                    let tuple = spec
+                        .fields
+                        .iter()
+                        .map(|f| render(fields.get(f)))
+                        .collect::<Vec<_>>()
+                        .join("\u{1f}");
+                    let values = self
+                        .state
+                        .seen
+                        .entry(spec.id.clone())
+                        .or_default()
+                        .entry(key)
+                        .or_default();
+                    if values.len() < MAX_VALUES_PER_GROUP
+                        && values.insert(tuple)
+                        && event_time_ns >= start.saturating_add(spec.learning)
+                    {
+                        let mut group = group;
+                        for f in &spec.fields {
+                            group.push((f.clone(), render(fields.get(f))));
+                        }
+                        out.push(CorrelationHit {
+                            rule: spec.rule,
+                            group,
+                            first_ns: event_time_ns,
+                            last_ns: event_time_ns,
+                            value: 1.0,
+                        });
+                    }
+                    continue;
+                }
+                CorrelationType::Absence => {
+                    let e = self
+                        .state
+                        .last_seen
+                        .entry(spec.id.clone())
+                        .or_default()
+                        .entry(key)
+                        .or_insert((0, false));
+                    if event_time_ns >= e.0 {
+                        *e = (event_time_ns, false);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let value = spec.threshold.field.as_ref().map(|f| render(fields.get(f)));
             let entries = self
                 .state
@@ -212,6 +283,40 @@ impl Correlator {
             }
         }
         self.evict();
+        out.extend(self.advance(self.state.watermark_ns));
+        out
+    }
+
+    /// Moves stream time to `now_ns` (e.g. wall-clock time when no events
+    /// arrive) and reports `absence` groups silent for their timespan, once
+    /// per silence.
+    pub fn advance(&mut self, now_ns: u64) -> Vec<CorrelationHit> {
+        let mut out = Vec::new();
+        self.state.watermark_ns = self.state.watermark_ns.max(now_ns);
+        let now = self.state.watermark_ns;
+        for spec in self.specs.iter().filter(|s| s.kind == CorrelationType::Absence) {
+            let Some(groups) = self.state.last_seen.get_mut(&spec.id) else {
+                continue;
+            };
+            for (key, (last, reported)) in groups.iter_mut() {
+                if !*reported && now.saturating_sub(*last) >= spec.span {
+                    *reported = true;
+                    let group = spec
+                        .group_by
+                        .iter()
+                        .cloned()
+                        .zip(key.split('\u{1f}').map(str::to_string))
+                        .collect();
+                    out.push(CorrelationHit {
+                        rule: spec.rule,
+                        group,
+                        first_ns: *last,
+                        last_ns: now,
+                        value: 0.0,
+                    });
+                }
+            }
+        }
         out
     }
 
@@ -243,6 +348,9 @@ impl Correlator {
         }
         let ids: Vec<&str> = self.specs.iter().map(|s| s.id.as_str()).collect();
         state.windows.retain(|id, _| ids.contains(&id.as_str()));
+        state.seen.retain(|id, _| ids.contains(&id.as_str()));
+        state.learning_start.retain(|id, _| ids.contains(&id.as_str()));
+        state.last_seen.retain(|id, _| ids.contains(&id.as_str()));
         for groups in state.windows.values_mut() {
             for entries in groups.values_mut() {
                 entries.sort_by_key(|e| e.t);
@@ -288,6 +396,7 @@ fn evaluate(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
                     continue;
                 }
             }
+            CorrelationType::NewValue | CorrelationType::Absence => continue,
             CorrelationType::TemporalOrdered => {
                 let mut next = 0u32;
                 for e in win {

@@ -56,6 +56,11 @@ pub enum CorrelationType {
     ValueCount,
     Temporal,
     TemporalOrdered,
+    /// Weir extension: the first time a value (or tuple of `fields`) is seen
+    /// in a group, after the learning period.
+    NewValue,
+    /// Weir extension: a group seen before has been silent for `timespan`.
+    Absence,
 }
 
 /// Threshold of a correlation (`condition:` of a correlation rule).
@@ -89,6 +94,10 @@ pub struct CorrelationSpec {
     pub group_by: Vec<String>,
     pub timespan_ns: u64,
     pub threshold: Threshold,
+    /// new_value: the fields whose value (tuple) must be new.
+    pub fields: Vec<String>,
+    /// new_value: time after the first event during which values are only learned.
+    pub learning_ns: u64,
 }
 
 /// Metadata of a loaded rule.
@@ -314,16 +323,30 @@ fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
         return Err(field_err("correlation.rules", "at least one rule is required"));
     }
     let group_by = str_list(get("group-by"), "correlation.group-by")?;
-    let ts = s(get("timespan")).ok_or_else(|| field_err("correlation.timespan", "missing"))?;
-    let timespan_ns = duration_ns(&ts).ok_or_else(|| {
-        field_err(
-            "correlation.timespan",
-            format!("`{ts}` is not a duration like 30s, 5m, 1h, 2d"),
-        )
-    })?;
+    let parse_duration = |key: &str, required: bool| -> Result<u64, RuleErrorKind> {
+        let field = format!("correlation.{key}");
+        match s(get(key)) {
+            Some(ts) => duration_ns(&ts)
+                .ok_or_else(|| field_err(&field, format!("`{ts}` is not a duration like 30s, 5m, 1h, 2d"))),
+            None if required => Err(field_err(&field, "missing")),
+            None => Ok(0),
+        }
+    };
+    let timespan_ns = parse_duration("timespan", kind != CorrelationType::NewValue)?;
+    let learning_ns = parse_duration("learning", false)?;
+    let fields = str_list(get("fields"), "correlation.fields")?;
+    if kind == CorrelationType::NewValue && fields.is_empty() {
+        return Err(field_err(
+            "correlation.fields",
+            "new_value needs the fields whose value must be new",
+        ));
+    }
     let threshold: Threshold = match get("condition") {
         None | Some(Yaml::Null) => match kind {
-            CorrelationType::Temporal | CorrelationType::TemporalOrdered => Threshold::default(),
+            CorrelationType::Temporal
+            | CorrelationType::TemporalOrdered
+            | CorrelationType::NewValue
+            | CorrelationType::Absence => Threshold::default(),
             _ => return Err(field_err("correlation.condition", "missing")),
         },
         Some(c) => serde_yaml::from_value(c.clone()).map_err(|e| field_err("correlation.condition", e.to_string()))?,
@@ -340,6 +363,8 @@ fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
         group_by,
         timespan_ns,
         threshold,
+        fields,
+        learning_ns,
     })
 }
 

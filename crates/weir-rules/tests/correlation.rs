@@ -164,3 +164,112 @@ fn correlation_referencing_unknown_rule_is_reported() {
     assert_eq!(c.problems().len(), 1);
     assert!(c.problems()[0].1.contains("nope"));
 }
+
+const EXT: &str = r#"
+title: process start
+id: exec
+name: exec
+logsource:
+    product: test
+detection:
+    sel:
+        action: exec
+    condition: sel
+---
+title: heartbeat
+id: hb
+name: heartbeat
+logsource:
+    product: test
+detection:
+    sel:
+        action: heartbeat
+    condition: sel
+---
+title: new parent of a program
+id: nv
+correlation:
+    type: new_value
+    rules: [exec]
+    group-by: [image]
+    fields: [parent]
+    learning: 60s
+---
+title: sensor silent
+id: silent
+correlation:
+    type: absence
+    rules: [heartbeat]
+    group-by: [host]
+    timespan: 5m
+"#;
+
+fn ext_ev(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn feed(set: &RuleSet, c: &mut Correlator, t: u64, e: &Map<String, Value>) -> Vec<String> {
+    let mut m = set.matcher();
+    let mut hits = Vec::new();
+    m.matches(e, &mut hits);
+    c.observe(&hits, t, e)
+        .into_iter()
+        .map(|h| set.rules()[h.rule.0 as usize].id.clone())
+        .collect()
+}
+
+#[test]
+fn new_value_after_learning() {
+    let set = RuleSet::from_yaml(EXT, "ext.yml").unwrap();
+    let mut c = Correlator::new(&set, 0);
+    assert!(c.problems().is_empty(), "{:?}", c.problems());
+    let exec = |img: &str, parent: &str| ext_ev(json!({"action": "exec", "image": img, "parent": parent}));
+    // Learning period: values are remembered, not reported.
+    assert!(feed(&set, &mut c, 0, &exec("/usr/sbin/sshd", "/usr/lib/systemd/systemd")).is_empty());
+    assert!(feed(&set, &mut c, 10 * S, &exec("/usr/bin/bash", "/usr/sbin/sshd")).is_empty());
+    // After it: a known tuple is quiet, a new one is reported once.
+    assert!(feed(
+        &set,
+        &mut c,
+        100 * S,
+        &exec("/usr/sbin/sshd", "/usr/lib/systemd/systemd")
+    )
+    .is_empty());
+    assert_eq!(
+        feed(&set, &mut c, 110 * S, &exec("/usr/sbin/sshd", "/tmp/x")),
+        vec!["nv"]
+    );
+    assert!(feed(&set, &mut c, 120 * S, &exec("/usr/sbin/sshd", "/tmp/x")).is_empty());
+    // Restored state remembers what was learned.
+    let mut c2 = Correlator::new(&set, 0);
+    c2.restore(&c.save()).unwrap();
+    assert!(feed(&set, &mut c2, 130 * S, &exec("/usr/bin/bash", "/usr/sbin/sshd")).is_empty());
+    assert_eq!(
+        feed(&set, &mut c2, 140 * S, &exec("/usr/bin/bash", "/usr/bin/python3")),
+        vec!["nv"]
+    );
+}
+
+#[test]
+fn absence_reports_a_silent_group_once() {
+    let set = RuleSet::from_yaml(EXT, "ext.yml").unwrap();
+    let mut c = Correlator::new(&set, 0);
+    let hb = |host: &str| ext_ev(json!({"action": "heartbeat", "host": host}));
+    assert!(feed(&set, &mut c, 0, &hb("a")).is_empty());
+    assert!(feed(&set, &mut c, 0, &hb("b")).is_empty());
+    assert!(feed(&set, &mut c, 200 * S, &hb("a")).is_empty());
+    // b has been silent for 5 minutes at t=300s; a has not.
+    let hits = c.advance(300 * S);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].group, vec![("host".to_string(), "b".to_string())]);
+    assert!(c.advance(400 * S).is_empty(), "reported once per silence");
+    // The state survives a restart: a goes silent later, b is not re-reported.
+    let mut c2 = Correlator::new(&set, 0);
+    c2.restore(&c.save()).unwrap();
+    let hits = c2.advance(500 * S);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].group, vec![("host".to_string(), "a".to_string())]);
+    // b speaks again, then falls silent again: reported again.
+    assert!(feed(&set, &mut c2, 510 * S, &hb("b")).is_empty());
+    assert_eq!(c2.advance(811 * S).len(), 1);
+}
