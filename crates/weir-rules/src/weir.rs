@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::fields::{json_lookup, EventSource, FieldValue, Fields};
+use crate::fields::{EventSource, FieldValue, Fields};
 use crate::rule::Logsource;
 
 /// Sigma logsource category for a Weir `event.kind`. Kinds without a Sigma
@@ -206,8 +206,9 @@ impl Fields for WeirFields<'_> {
                 _ => None,
             };
         }
+        // Canonical events are flat: one map lookup, no nested-path search.
         let key = canonical(name).unwrap_or(name);
-        json_lookup(self.map, key).map(FieldValue::from_json)
+        self.map.get(key).map(FieldValue::from_json)
     }
 
     fn source(&self) -> Option<EventSource<'_>> {
