@@ -33,6 +33,8 @@ pub enum ServerError {
     Index(#[from] weir_store::index::IndexError),
     #[error("host {0} has no open stream")]
     NotConnected(String),
+    #[error("data directory {path} is in use by another running collector")]
+    InUse { path: PathBuf },
     #[error("collector is shutting down")]
     Stopped,
 }

@@ -166,6 +166,7 @@ pub fn api_router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), require_admin));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::console::router())
         .merge(protected)
         .with_state(shared)
 }

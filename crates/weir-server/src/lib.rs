@@ -16,6 +16,7 @@
 
 mod committer;
 mod config;
+mod console;
 mod error;
 pub mod http;
 mod indexer;
@@ -165,9 +166,33 @@ pub struct ServerHandle {
     http_addr: SocketAddr,
     ca_pem: String,
     admin_token_path: PathBuf,
+    /// Held while running: one collector per data directory.
+    _data_lock: std::fs::File,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Takes the data directory's exclusive lock (DATA/lock), so that two
+/// collectors can never append to one evidence log.
+fn lock_data_dir(data: &std::path::Path) -> Result<std::fs::File, ServerError> {
+    let path = data.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServerError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::InUse {
+            path: data.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::Io { path, source }),
+    }
 }
 
 impl Server {
@@ -182,6 +207,7 @@ impl Server {
         })
         .await
         .map_err(|_| ServerError::Stopped)??;
+        let data_lock = lock_data_dir(&data)?;
         let collector_name = pki::local_host_name();
 
         // Listen first: a busy port fails before any store is opened.
@@ -367,6 +393,7 @@ impl Server {
             http_addr,
             ca_pem: identity.ca_pem,
             admin_token_path: identity.admin_token_path,
+            _data_lock: data_lock,
             stop,
             tasks,
             threads,

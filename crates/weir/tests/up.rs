@@ -168,7 +168,10 @@ fn up_sees_an_exec_with_lineage_alerts_on_it_and_the_log_verifies() {
     while started.elapsed() < Duration::from_secs(10) {
         let (status, body) = http_get(&up.http, "/api/alerts", Some(token.trim()));
         assert_eq!(status, 200, "{body}");
-        alerts = serde_json::from_str::<Vec<Value>>(&body).unwrap();
+        alerts = serde_json::from_str::<Value>(&body).unwrap()["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if !alerts.is_empty() {
             break;
         }

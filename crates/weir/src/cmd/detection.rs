@@ -67,7 +67,7 @@ pub fn routes(data: &Path) -> Router {
 async fn list_alerts(State(path): State<PathBuf>, Query(q): Query<AlertQuery>) -> Response {
     let result = tokio::task::spawn_blocking(move || AlertStore::open(&path).and_then(|store| store.list(&q))).await;
     match result {
-        Ok(Ok(alerts)) => Json(alerts).into_response(),
+        Ok(Ok(alerts)) => Json(serde_json::json!({ "alerts": alerts })).into_response(),
         Ok(Err(e)) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(serde_json::json!({ "error": e.to_string() })),
