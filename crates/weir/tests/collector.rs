@@ -28,7 +28,7 @@ fn free_port() -> u16 {
 }
 
 fn start_server(data: &Path, grpc: u16, http: u16) -> Proc {
-    let child = Command::new(WEIR)
+    let mut child = Command::new(WEIR)
         .args([
             "server",
             "--grpc",
@@ -43,6 +43,9 @@ fn start_server(data: &Path, grpc: u16, http: u16) -> Proc {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("weir server exited with {status} (its stderr is above)");
+        }
         assert!(Instant::now() < deadline, "collector did not listen on {grpc}");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -10,10 +10,21 @@ pub mod server;
 pub mod up;
 pub mod verify;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 /// The data directory: the flag, else `$WEIR_DATA`, else `./weir-data`.
 pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     flag.or_else(|| std::env::var_os("WEIR_DATA").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("weir-data"))
+}
+
+/// Creates `dir` (and parents) and makes it readable by its owner only.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private (0700)", dir.display()))?;
+    Ok(())
 }

@@ -51,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 let mut config = weir_server::ServerConfig::new(&data);
                 config.grpc_addr = args.grpc;
                 config.http_addr = args.http;
+                super::create_private_dir(&data)?;
                 let detection = super::detection::start(&data, &rules)?;
                 config.sink = Some(detection.clone());
                 config.http_routes = Some(super::detection::routes(&data));

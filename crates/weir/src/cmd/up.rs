@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -46,7 +46,7 @@ async fn up(
     rules: Vec<PathBuf>,
     with_sensor: bool,
 ) -> anyhow::Result<i32> {
-    create_private_dir(&data)?;
+    super::create_private_dir(&data)?;
     let mut config = weir_server::ServerConfig::new(&data);
     config.http_addr = http;
     config.grpc_addr = grpc;
@@ -122,13 +122,4 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Creates `dir` (and parents) and makes it readable by its owner only.
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private (0700)", dir.display()))?;
-    Ok(())
 }
