@@ -281,6 +281,11 @@ fn python_metadata_of_this_machine() {
             } else {
                 continue;
             };
+            // Egg names may end in the Python tag: name-version-py3.10.egg-info.
+            let stem = match stem.rsplit_once("-py") {
+                Some((rest, tag)) if tag.chars().all(|c| c.is_ascii_digit() || c == '.') => rest.to_string(),
+                _ => stem,
+            };
             let Some((dir_name, dir_version)) = stem.split_once('-') else {
                 continue;
             };
