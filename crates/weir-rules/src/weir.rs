@@ -112,6 +112,11 @@ const CANONICAL_PREFIXES: &[&str] = &[
     "memfd.",
     "bpf.",
     "module.",
+    "container.",
+    "loss.",
+    "sensor.",
+    "integrity.",
+    "response.",
     "@timestamp",
 ];
 
@@ -161,7 +166,19 @@ pub fn unsupported_reason(ls: &Logsource, fields: &[String], has_keywords: bool)
         return Some("logsource product linux without a category is not produced by Weir".into());
     };
     let known = BY_CATEGORY.iter().find(|(c, _)| *c == category).map(|(_, f)| *f);
-    let weir_kinds = ["privilege", "ptrace", "memfd", "bpf", "module", "fork", "exit"];
+    let weir_kinds = [
+        "privilege",
+        "ptrace",
+        "memfd",
+        "bpf",
+        "module",
+        "fork",
+        "exit",
+        "loss",
+        "health",
+        "integrity",
+        "action",
+    ];
     if known.is_none() && !weir_kinds.contains(&category) {
         return Some(format!("logsource linux/category:{category} is not produced by Weir"));
     }

@@ -16,8 +16,7 @@ use anyhow::Context;
 
 /// The data directory: the flag, else `$WEIR_DATA`, else `./weir-data`.
 pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("WEIR_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("weir-data"))
+    weir_store::layout::data_dir(flag.as_deref())
 }
 
 /// Creates `dir` (and parents) and makes it readable by its owner only.
