@@ -1,18 +1,20 @@
 //! The detection stage of the collector: stored events go through a bounded
-//! queue to one worker thread that runs the compiled rule set and records
-//! what matched in the alert store. A full queue makes the caller wait
-//! (back-pressure on the collector's indexer), it never drops evidence.
+//! queue to one worker thread that runs the compiled rule set and the
+//! stateful (correlation) rules and records what matched in the alert store.
+//! A full queue makes the caller wait (back-pressure on the collector's
+//! indexer), it never drops evidence. Correlation state is saved to a file
+//! every few seconds and at stop, and restored at start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use weir_event::Event;
-use weir_rules::{weir_fields, FieldValue, Fields, RuleIdx, RuleMeta, RuleSet};
+use weir_rules::{weir_fields, CorrelationHit, Correlator, FieldValue, Fields, RuleIdx, RuleMeta, RuleSet};
 
 use crate::alerts::{AlertError, AlertStore, Mode, Recorded, RuleMatch};
 
@@ -23,6 +25,12 @@ pub struct DetectConfig {
     pub realert: Duration,
     /// Event batches waiting for the worker.
     pub queue_batches: usize,
+    /// How late (out of order) an event may arrive and still count in a correlation.
+    pub lateness: Duration,
+    /// Where correlation state is kept across restarts (`None`: not kept).
+    pub state_path: Option<PathBuf>,
+    /// How often correlation state is saved while running.
+    pub save_every: Duration,
 }
 
 impl Default for DetectConfig {
@@ -30,6 +38,9 @@ impl Default for DetectConfig {
         DetectConfig {
             realert: Duration::from_secs(3600),
             queue_batches: 1024,
+            lateness: Duration::from_secs(30),
+            state_path: None,
+            save_every: Duration::from_secs(5),
         }
     }
 }
@@ -42,6 +53,7 @@ pub struct DetectStats {
     pub alerts_opened: AtomicU64,
     pub shadow_opened: AtomicU64,
     pub store_errors: AtomicU64,
+    pub correlation_hits: AtomicU64,
 }
 
 struct Job {
@@ -70,16 +82,31 @@ impl Detector {
         let worker = std::thread::Builder::new()
             .name("weir-detect".into())
             .spawn(move || {
+                let mut correlator = Correlator::new(&rules, config.lateness.as_nanos() as u64);
+                if let Some(path) = &config.state_path {
+                    restore_state(&mut correlator, path);
+                }
                 let mut worker = Worker {
                     rules: &rules,
                     store,
                     stats: worker_stats,
                     realert_ns,
+                    correlator,
                 };
                 let mut matcher = rules.matcher();
-                for job in jobs {
-                    worker.run(&mut matcher, job);
+                let mut saved = Instant::now();
+                loop {
+                    match jobs.recv_timeout(Duration::from_secs(1)) {
+                        Ok(job) => worker.run(&mut matcher, job),
+                        Err(RecvTimeoutError::Timeout) => worker.advance(),
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    if saved.elapsed() >= config.save_every {
+                        worker.save(config.state_path.as_deref());
+                        saved = Instant::now();
+                    }
                 }
+                worker.save(config.state_path.as_deref());
             })
             .expect("spawning the detection thread");
         Ok(Detector {
@@ -137,6 +164,36 @@ struct Worker<'r> {
     store: AlertStore,
     stats: Arc<DetectStats>,
     realert_ns: u64,
+    correlator: Correlator,
+}
+
+/// Loads saved correlation state; a file that cannot be read is kept aside
+/// (`.bad`) rather than overwritten, and detection starts with empty state.
+fn restore_state(correlator: &mut Correlator, path: &Path) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::error!("reading correlation state {}: {e}; starting empty", path.display());
+            return;
+        }
+    };
+    if let Err(e) = correlator.restore(&bytes) {
+        let aside = path.with_extension("bad");
+        tracing::error!(
+            "correlation state {} unusable ({e}); kept as {}, starting empty",
+            path.display(),
+            aside.display()
+        );
+        let _ = std::fs::rename(path, aside);
+    }
+}
+
+fn now_unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl Worker<'_> {
@@ -151,6 +208,14 @@ impl Worker<'_> {
             for &hit in &hits {
                 let meta = &self.rules.rules()[hit.0 as usize];
                 found.push(rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields));
+            }
+            for hit in self.correlator.observe(&hits, event.time_unix_ns, &fields) {
+                self.stats.correlation_hits.fetch_add(1, Ordering::Relaxed);
+                let meta = &self.rules.rules()[hit.rule.0 as usize];
+                let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
+                m.group_key = correlation_group(&hit);
+                m.summary = correlation_summary(meta, &hit);
+                found.push(m);
             }
         }
         self.stats.events.fetch_add(job.events.len() as u64, Ordering::Relaxed);
@@ -176,6 +241,81 @@ impl Worker<'_> {
                 tracing::error!("recording {} rule matches: {e}", found.len());
             }
         }
+    }
+}
+
+impl Worker<'_> {
+    /// Lets time-driven rules (absence) fire when no events arrive.
+    fn advance(&mut self) {
+        let hits = self.correlator.advance(now_unix_ns());
+        if hits.is_empty() {
+            return;
+        }
+        let found: Vec<RuleMatch> = hits
+            .iter()
+            .map(|hit| {
+                let meta = &self.rules.rules()[hit.rule.0 as usize];
+                let host = hit
+                    .group
+                    .iter()
+                    .find(|(k, _)| k == "host.id")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                RuleMatch {
+                    rule_id: meta.id.clone(),
+                    rule_title: meta.title.clone(),
+                    level: meta.level.clone(),
+                    mode: mode_of(meta),
+                    host_id: host,
+                    group_key: correlation_group(hit),
+                    actor: String::new(),
+                    summary: correlation_summary(meta, hit),
+                    // Not tied to one event: numbered by time so a repeat is a new match.
+                    event_seq: hit.last_ns,
+                    evidence_leaf: 0,
+                    time_unix_ns: hit.last_ns,
+                }
+            })
+            .collect();
+        self.stats
+            .correlation_hits
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        if let Err(e) = self.store.record(&found, self.realert_ns) {
+            self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("recording {} correlation matches: {e}", found.len());
+        }
+    }
+
+    /// Writes correlation state atomically (temporary file, then rename).
+    fn save(&self, path: Option<&Path>) {
+        let Some(path) = path else { return };
+        let tmp = path.with_extension("tmp");
+        let result = std::fs::write(&tmp, self.correlator.save()).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = result {
+            tracing::error!("saving correlation state to {}: {e}", path.display());
+        }
+    }
+}
+
+fn correlation_group(hit: &CorrelationHit) -> String {
+    hit.group.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("|")
+}
+
+fn correlation_summary(meta: &RuleMeta, hit: &CorrelationHit) -> String {
+    let kind = meta
+        .correlation
+        .as_ref()
+        .map(|c| format!("{:?}", c.kind))
+        .unwrap_or_default();
+    let group: Vec<String> = hit.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let span_s = hit.last_ns.saturating_sub(hit.first_ns) as f64 / 1e9;
+    format!("{kind} {} within {span_s:.1}s for {}", hit.value, group.join(" "))
+}
+
+fn mode_of(meta: &RuleMeta) -> Mode {
+    match meta.mode {
+        weir_rules::Mode::Alert => Mode::Alert,
+        weir_rules::Mode::Shadow => Mode::Shadow,
     }
 }
 
@@ -208,10 +348,7 @@ fn rule_match(
         rule_id: meta.id.clone(),
         rule_title: meta.title.clone(),
         level: meta.level.clone(),
-        mode: match meta.mode {
-            weir_rules::Mode::Alert => Mode::Alert,
-            weir_rules::Mode::Shadow => Mode::Shadow,
-        },
+        mode: mode_of(meta),
         host_id: host,
         group_key,
         actor: text(ecs, "user.login")

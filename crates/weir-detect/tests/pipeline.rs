@@ -95,3 +95,82 @@ fn matching_execs_become_one_alert_and_staged_rules_stay_in_shadow() {
     let id = listed.iter().find(|a| a.rule_title == "Any id command").unwrap();
     assert_eq!(id.mode, Mode::Shadow);
 }
+
+const BASE_RULE: &str = r#"
+title: Shell spawned
+id: 9a3f1c2e-1111-4c3b-8a7d-2e4f6a8b0c01
+name: shell_spawned
+status: stable
+level: low
+logsource:
+  product: linux
+  category: process_creation
+detection:
+  selection:
+    Image|endswith: '/sh'
+  condition: selection
+"#;
+
+const CORRELATION_RULE: &str = r#"
+title: Burst of shells from one login user
+id: 9a3f1c2e-2222-4c3b-8a7d-2e4f6a8b0c02
+status: stable
+level: high
+correlation:
+  type: event_count
+  rules: [shell_spawned]
+  group-by: [user.login]
+  timespan: 10m
+  condition:
+    gte: 3
+"#;
+
+#[test]
+fn correlation_state_survives_a_restart_of_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("base.yml"), BASE_RULE).unwrap();
+    std::fs::write(rules_dir.join("burst.yml"), CORRELATION_RULE).unwrap();
+    let alerts = dir.path().join("alerts.db");
+    let config = || DetectConfig {
+        state_path: Some(dir.path().join("correlation.state")),
+        ..Default::default()
+    };
+    let load = || {
+        let (rules, report) = weir_rules::RuleSet::load_paths(&[rules_dir.clone()]);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        rules
+    };
+    let shell = |seq| exec(seq, "/usr/bin/sh", &["sh", "-c", "id"]);
+
+    // Two shells, then detection restarts (state saved at stop)...
+    let detector = Detector::start(load(), &alerts, config()).unwrap();
+    detector.submit("host-a", 1, &[shell(1), shell(2)]);
+    detector.stop();
+    let burst = |store: &AlertStore| {
+        store
+            .list(&AlertQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.rule_title.starts_with("Burst"))
+            .count()
+    };
+    assert_eq!(burst(&AlertStore::open(&alerts).unwrap()), 0);
+    assert!(dir.path().join("correlation.state").exists());
+
+    // ...and the third shell after the restart completes the burst.
+    let detector = Detector::start(load(), &alerts, config()).unwrap();
+    detector.submit("host-a", 2, &[shell(3)]);
+    detector.stop();
+    let store = AlertStore::open(&alerts).unwrap();
+    assert_eq!(burst(&store), 1, "{:#?}", store.list(&AlertQuery::default()).unwrap());
+    let alert = store
+        .list(&AlertQuery::default())
+        .unwrap()
+        .into_iter()
+        .find(|a| a.rule_title.starts_with("Burst"))
+        .unwrap();
+    assert_eq!(alert.group_key, "alice");
+    assert_eq!(alert.level, "high");
+}
