@@ -217,8 +217,8 @@ mod tests {
         let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/bpf/sensor.bpf.o")).unwrap();
         assert!(
             committed == object_bytes(),
-            "bpf/sensor.bpf.o is stale: run `clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Ibpf -c bpf/sensor.bpf.c \
-             -o bpf/sensor.bpf.o && llvm-strip -g bpf/sensor.bpf.o` in crates/weir-sensor"
+            "bpf/sensor.bpf.o is stale: run `clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -fdebug-prefix-map=$PWD=. \
+             -I$PWD/bpf -c $PWD/bpf/sensor.bpf.c -o bpf/sensor.bpf.o && llvm-strip -g bpf/sensor.bpf.o` in crates/weir-sensor"
         );
     }
 
