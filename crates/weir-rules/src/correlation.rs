@@ -1,7 +1,7 @@
 //! Sigma correlation rules on the event stream: `event_count`,
-//! `value_count`, `temporal` and `temporal_ordered`, grouped by fields
-//! within a timespan; and Weir's stateful extensions `new_value` and
-//! `absence`. Events may arrive out of order up to a bounded
+//! `value_count`, `temporal`, `temporal_ordered`, `value_sum`, `value_avg`
+//! and `value_percentile`, grouped by fields within a timespan; and Weir's
+//! stateful extensions `new_value`, `absence` and `spike`. Events may arrive out of order up to a bounded
 //! lateness; older ones are counted and dropped. The whole state
 //! serializes, so a collector can persist it and restore it after a
 //! restart without losing windows in progress.
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{FieldValue, Fields};
-use crate::rule::{CorrelationType, Threshold};
+use crate::rule::{CorrelationType, SpikeSpec, Threshold};
 use crate::{RuleIdx, RuleSet};
 
 /// A correlation rule that fired.
@@ -24,8 +24,9 @@ pub struct CorrelationHit {
     /// Time span of the events that made the rule fire.
     pub first_ns: u64,
     pub last_ns: u64,
-    /// The measured value (event count, distinct value count, or number of
-    /// member rules seen).
+    /// The measured value (event count, distinct value count, number of
+    /// member rules seen, sum/mean/percentile of the field, or for `spike`
+    /// the window's count).
     pub value: f64,
 }
 
@@ -34,11 +35,13 @@ pub struct CorrelationHit {
 pub enum StateError {
     #[error("correlation state is not valid: {0}")]
     Decode(String),
-    #[error("correlation state has version {0}, expected {STATE_VERSION}")]
+    #[error("correlation state has version {0}, expected {STATE_VERSION} or earlier")]
     Version(u32),
 }
 
-const STATE_VERSION: u32 = 1;
+/// Version 2 added numeric entry values, the non-numeric counter and spike
+/// windows; version 1 state (which has none of them) is still restored.
+const STATE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone)]
 struct Spec {
@@ -51,6 +54,7 @@ struct Spec {
     threshold: Threshold,
     fields: Vec<String>,
     learning: u64,
+    spike: Option<SpikeSpec>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -58,6 +62,18 @@ struct Entry {
     t: u64,
     member: u32,
     value: Option<String>,
+    /// value_sum/value_avg/value_percentile: the field's numeric value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    num: Option<f64>,
+}
+
+/// One group of a spike correlation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SpikeGroup {
+    /// Index (time / timespan) of the group's first window.
+    first: u64,
+    /// Window index -> (match count, already reported).
+    counts: BTreeMap<u64, (u64, bool)>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -76,6 +92,13 @@ struct State {
     /// absence: correlation id -> group key -> (last seen, already reported).
     #[serde(default)]
     last_seen: BTreeMap<String, BTreeMap<String, (u64, bool)>>,
+    /// value_sum/value_avg/value_percentile: events whose field was missing
+    /// or not a finite number, left out of the aggregate.
+    #[serde(default)]
+    non_numeric: u64,
+    /// spike: correlation id -> group key -> recent window counts.
+    #[serde(default)]
+    spikes: BTreeMap<String, BTreeMap<String, SpikeGroup>>,
 }
 
 /// Values remembered per new_value group; beyond it new values are not
@@ -137,6 +160,7 @@ impl Correlator {
                 threshold: c.threshold.clone(),
                 fields: c.fields.clone(),
                 learning: c.learning_ns,
+                spike: c.spike.clone(),
             });
         }
         let mut by_member: HashMap<RuleIdx, Vec<usize>> = HashMap::new();
@@ -165,6 +189,12 @@ impl Correlator {
     /// Events dropped for arriving later than the allowed lateness.
     pub fn late_dropped(&self) -> u64 {
         self.state.late_dropped
+    }
+
+    /// Events of value_sum/value_avg/value_percentile correlations whose
+    /// field was missing or not a finite number; they are left out.
+    pub fn non_numeric(&self) -> u64 {
+        self.state.non_numeric
     }
 
     /// Feeds one event's detection hits; returns correlations that fired.
@@ -248,9 +278,42 @@ impl Correlator {
                     }
                     continue;
                 }
+                CorrelationType::Spike => {
+                    if let Some(sp) = &spec.spike {
+                        let groups = self.state.spikes.entry(spec.id.clone()).or_default();
+                        if let Some(count) = spike_observe(sp, spec.span, groups, key, event_time_ns) {
+                            let w = event_time_ns / spec.span.max(1);
+                            out.push(CorrelationHit {
+                                rule: spec.rule,
+                                group,
+                                first_ns: w.saturating_mul(spec.span),
+                                last_ns: event_time_ns,
+                                value: count as f64,
+                            });
+                        }
+                    }
+                    continue;
+                }
                 _ => {}
             }
-            let value = spec.threshold.field.as_ref().map(|f| render(fields.get(f)));
+            let mut num = None;
+            if spec.kind.is_numeric() {
+                num = spec
+                    .threshold
+                    .field
+                    .as_ref()
+                    .and_then(|f| fields.get(f))
+                    .and_then(|v| v.as_f64())
+                    .filter(|n| n.is_finite());
+                if num.is_none() {
+                    self.state.non_numeric += 1;
+                    continue;
+                }
+            }
+            let value = match spec.kind {
+                CorrelationType::ValueCount => spec.threshold.field.as_ref().map(|f| render(fields.get(f))),
+                _ => None,
+            };
             let entries = self
                 .state
                 .windows
@@ -267,8 +330,13 @@ impl Correlator {
                             t: event_time_ns,
                             member: pos as u32,
                             value: value.clone(),
+                            num,
                         },
                     );
+                    if num.is_some() {
+                        // A numeric value counts once per event, whichever members matched it.
+                        break;
+                    }
                 }
             }
             if let Some((first, last, v)) = evaluate(spec, entries, event_time_ns) {
@@ -331,6 +399,14 @@ impl Correlator {
                     !entries.is_empty()
                 });
             }
+            if let (Some(sp), Some(groups)) = (&spec.spike, self.state.spikes.get_mut(&spec.id)) {
+                // The oldest window a still-accepted event can fall in, less its baseline.
+                let oldest = wm.saturating_sub(self.lateness_ns) / spec.span.max(1);
+                let keep_from = oldest.saturating_sub(sp.baseline_windows as u64);
+                for g in groups.values_mut() {
+                    g.counts.retain(|w, _| *w >= keep_from);
+                }
+            }
         }
     }
 
@@ -343,14 +419,17 @@ impl Correlator {
     /// longer exist are dropped.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), StateError> {
         let mut state: State = serde_json::from_slice(bytes).map_err(|e| StateError::Decode(e.to_string()))?;
-        if state.version != STATE_VERSION {
+        if state.version == 0 || state.version > STATE_VERSION {
             return Err(StateError::Version(state.version));
         }
+        // Version 1 lacks only fields that default to empty.
+        state.version = STATE_VERSION;
         let ids: Vec<&str> = self.specs.iter().map(|s| s.id.as_str()).collect();
         state.windows.retain(|id, _| ids.contains(&id.as_str()));
         state.seen.retain(|id, _| ids.contains(&id.as_str()));
         state.learning_start.retain(|id, _| ids.contains(&id.as_str()));
         state.last_seen.retain(|id, _| ids.contains(&id.as_str()));
+        state.spikes.retain(|id, _| ids.contains(&id.as_str()));
         for groups in state.windows.values_mut() {
             for entries in groups.values_mut() {
                 entries.sort_by_key(|e| e.t);
@@ -396,7 +475,27 @@ fn evaluate(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
                     continue;
                 }
             }
-            CorrelationType::NewValue | CorrelationType::Absence => continue,
+            CorrelationType::NewValue | CorrelationType::Absence | CorrelationType::Spike => continue,
+            CorrelationType::ValueSum => {
+                if !win.iter().any(|e| e.num.is_some()) {
+                    continue;
+                }
+                win.iter().filter_map(|e| e.num).sum()
+            }
+            CorrelationType::ValueAvg => {
+                let n = win.iter().filter(|e| e.num.is_some()).count();
+                if n == 0 {
+                    continue;
+                }
+                win.iter().filter_map(|e| e.num).sum::<f64>() / n as f64
+            }
+            CorrelationType::ValuePercentile => {
+                let mut vals: Vec<f64> = win.iter().filter_map(|e| e.num).collect();
+                match percentile(&mut vals, spec.threshold.percentile.unwrap_or(50.0)) {
+                    Some(v) => v,
+                    None => continue,
+                }
+            }
             CorrelationType::TemporalOrdered => {
                 let mut next = 0u32;
                 for e in win {
@@ -418,6 +517,62 @@ fn evaluate(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
             let last = win.last().map(|l| l.t).unwrap_or(begin);
             return Some((begin, last, value));
         }
+    }
+    None
+}
+
+/// The `p`-th percentile (0 to 100) of `vals` by linear interpolation
+/// between the closest ranks: rank `p/100 * (n-1)` of the sorted values.
+/// `None` when there are no values.
+fn percentile(vals: &mut [f64], p: f64) -> Option<f64> {
+    if vals.is_empty() {
+        return None;
+    }
+    vals.sort_unstable_by(f64::total_cmp);
+    let p = if p.is_nan() { 50.0 } else { p.clamp(0.0, 100.0) };
+    let rank = p / 100.0 * (vals.len() - 1) as f64;
+    let lo = (rank.floor() as usize).min(vals.len() - 1);
+    let hi = (rank.ceil() as usize).min(vals.len() - 1);
+    let frac = rank - lo as f64;
+    if lo == hi || frac == 0.0 {
+        return Some(vals[lo]);
+    }
+    // Weighted form: never overflows for finite values.
+    Some(vals[lo] * (1.0 - frac) + vals[hi] * frac)
+}
+
+/// Counts one match of a spike group in the window of `t`; returns the
+/// window's count when it is a spike reported now (at most once per window).
+fn spike_observe(
+    sp: &SpikeSpec,
+    span: u64,
+    groups: &mut BTreeMap<String, SpikeGroup>,
+    key: String,
+    t: u64,
+) -> Option<u64> {
+    let w = t / span.max(1);
+    let g = groups.entry(key).or_insert_with(|| SpikeGroup {
+        first: w,
+        counts: BTreeMap::new(),
+    });
+    g.first = g.first.min(w);
+    let n = sp.baseline_windows.max(1) as u64;
+    let (count, reported) = {
+        let e = g.counts.entry(w).or_insert((0, false));
+        e.0 = e.0.saturating_add(1);
+        *e
+    };
+    // A full baseline of previous windows since the group was first seen.
+    if reported || w.saturating_sub(g.first) < n || count < sp.min_count {
+        return None;
+    }
+    let total: u64 = g.counts.range(w - n..w).map(|(_, (c, _))| *c).sum();
+    let mean = total as f64 / n as f64;
+    if count as f64 > sp.factor * mean {
+        if let Some(e) = g.counts.get_mut(&w) {
+            e.1 = true;
+        }
+        return Some(count);
     }
     None
 }

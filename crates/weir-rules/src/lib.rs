@@ -29,7 +29,9 @@ pub use correlation::{CorrelationHit, Correlator};
 pub use error::{Location, RuleError, RuleErrorKind};
 pub use fields::{json_lookup, EventSource, FieldValue, Fields, SourcedJson};
 pub use matcher::Matcher;
-pub use rule::{CorrelationSpec, CorrelationType, Logsource, Mode, RuleMeta, RuleTests, Threshold, WeirBlock};
+pub use rule::{
+    CorrelationSpec, CorrelationType, Logsource, Mode, RuleMeta, RuleTests, SpikeSpec, Threshold, WeirBlock,
+};
 pub use weir::{canonical, category_of_kind, is_weir_event, weir_fields, WeirFields};
 
 use compile::{CompileFail, Group, GroupBuilder, Slot};

@@ -61,6 +61,26 @@ pub enum CorrelationType {
     NewValue,
     /// Weir extension: a group seen before has been silent for `timespan`.
     Absence,
+    /// Sum of the numeric values of `condition.field` in the window.
+    ValueSum,
+    /// Mean of the numeric values of `condition.field` in the window.
+    ValueAvg,
+    /// The `condition.percentile`-th percentile of the numeric values of
+    /// `condition.field` in the window (linear interpolation).
+    ValuePercentile,
+    /// Weir extension: a group's match count in the current window exceeds
+    /// `factor` times the mean of its previous `baseline` windows.
+    Spike,
+}
+
+impl CorrelationType {
+    /// The numeric aggregations over `condition.field`.
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            CorrelationType::ValueSum | CorrelationType::ValueAvg | CorrelationType::ValuePercentile
+        )
+    }
 }
 
 /// Threshold of a correlation (`condition:` of a correlation rule).
@@ -71,8 +91,11 @@ pub struct Threshold {
     pub lt: Option<f64>,
     pub lte: Option<f64>,
     pub eq: Option<f64>,
-    /// value_count: the field whose distinct values are counted.
+    /// value_count: the field whose distinct values are counted;
+    /// value_sum/value_avg/value_percentile: the numeric field aggregated.
     pub field: Option<String>,
+    /// value_percentile: which percentile (0 to 100) is compared.
+    pub percentile: Option<f64>,
 }
 
 impl Threshold {
@@ -98,7 +121,25 @@ pub struct CorrelationSpec {
     pub fields: Vec<String>,
     /// new_value: time after the first event during which values are only learned.
     pub learning_ns: u64,
+    /// spike: parameters (`None` for other types).
+    pub spike: Option<SpikeSpec>,
 }
+
+/// Parameters of a `spike` correlation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpikeSpec {
+    /// The window's count must exceed `factor` times the baseline mean.
+    pub factor: f64,
+    /// Number of previous windows whose mean count is the baseline.
+    pub baseline_windows: u32,
+    /// The window's count must also be at least this.
+    pub min_count: u64,
+}
+
+/// Default `baseline` of a spike correlation, in windows.
+pub const SPIKE_DEFAULT_BASELINE: u32 = 12;
+/// Default `min_count` of a spike correlation.
+pub const SPIKE_DEFAULT_MIN_COUNT: u64 = 10;
 
 /// Metadata of a loaded rule.
 #[derive(Debug, Clone, Serialize)]
@@ -346,7 +387,8 @@ fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
             CorrelationType::Temporal
             | CorrelationType::TemporalOrdered
             | CorrelationType::NewValue
-            | CorrelationType::Absence => Threshold::default(),
+            | CorrelationType::Absence
+            | CorrelationType::Spike => Threshold::default(),
             _ => return Err(field_err("correlation.condition", "missing")),
         },
         Some(c) => serde_yaml::from_value(c.clone()).map_err(|e| field_err("correlation.condition", e.to_string()))?,
@@ -357,6 +399,72 @@ fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
             "value_count needs the field to count",
         ));
     }
+    if kind.is_numeric() && threshold.field.is_none() {
+        return Err(field_err(
+            "correlation.condition.field",
+            "value_sum, value_avg and value_percentile need the numeric field to aggregate",
+        ));
+    }
+    if kind == CorrelationType::ValuePercentile {
+        match threshold.percentile {
+            Some(p) if (0.0..=100.0).contains(&p) => {}
+            Some(p) => {
+                return Err(field_err(
+                    "correlation.condition.percentile",
+                    format!("{p} is not a percentile between 0 and 100"),
+                ))
+            }
+            None => {
+                return Err(field_err(
+                    "correlation.condition.percentile",
+                    "value_percentile needs the percentile (0 to 100) to compare",
+                ))
+            }
+        }
+    }
+    if kind.is_numeric() && !threshold_has_comparison(&threshold) {
+        return Err(field_err(
+            "correlation.condition",
+            "needs a comparison (gt, gte, lt, lte or eq)",
+        ));
+    }
+    let spike = if kind == CorrelationType::Spike {
+        let num = |key: &str| -> Result<Option<f64>, RuleErrorKind> {
+            match get(key) {
+                None | Some(Yaml::Null) => Ok(None),
+                Some(Yaml::Number(n)) => n
+                    .as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| field_err(&format!("correlation.{key}"), "expected a number")),
+                Some(_) => Err(field_err(&format!("correlation.{key}"), "expected a number")),
+            }
+        };
+        let factor = num("factor")?.ok_or_else(|| field_err("correlation.factor", "spike needs the factor"))?;
+        if factor <= 0.0 {
+            return Err(field_err("correlation.factor", "must be greater than 0"));
+        }
+        if timespan_ns == 0 {
+            return Err(field_err("correlation.timespan", "spike needs a window longer than 0"));
+        }
+        let whole = |key: &str, default: u64, min: u64| -> Result<u64, RuleErrorKind> {
+            match num(key)? {
+                None => Ok(default),
+                Some(f) if f.fract() == 0.0 && f >= min as f64 && f <= u32::MAX as f64 => Ok(f as u64),
+                Some(_) => Err(field_err(
+                    &format!("correlation.{key}"),
+                    format!("expected a whole number of at least {min}"),
+                )),
+            }
+        };
+        Some(SpikeSpec {
+            factor,
+            baseline_windows: whole("baseline", SPIKE_DEFAULT_BASELINE as u64, 1)? as u32,
+            min_count: whole("min_count", SPIKE_DEFAULT_MIN_COUNT, 1)?,
+        })
+    } else {
+        None
+    };
     Ok(CorrelationSpec {
         kind,
         rules,
@@ -365,7 +473,12 @@ fn correlation(v: &Yaml) -> Result<CorrelationSpec, RuleErrorKind> {
         threshold,
         fields,
         learning_ns,
+        spike,
     })
+}
+
+fn threshold_has_comparison(t: &Threshold) -> bool {
+    t.gt.is_some() || t.gte.is_some() || t.lt.is_some() || t.lte.is_some() || t.eq.is_some()
 }
 
 fn events(v: Option<&Yaml>, field: &str) -> Result<Vec<Map<String, Json>>, RuleErrorKind> {
