@@ -25,7 +25,10 @@ fn compile(bpf: &Path, out: &Path) -> bool {
         .args(["-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86"])
         // Paths recorded in the object's BTF become relative, so the object
         // is the same whatever directory the tree is checked out in.
-        .arg(format!("-fdebug-prefix-map={}=.", bpf.parent().expect("crate dir").display()))
+        .arg(format!(
+            "-fdebug-prefix-map={}=.",
+            bpf.parent().expect("crate dir").display()
+        ))
         .arg(format!("-I{}", bpf.display()))
         .arg("-c")
         .arg(bpf.join("sensor.bpf.c"))
