@@ -339,7 +339,12 @@ impl Correlator {
                     }
                 }
             }
-            if let Some((first, last, v)) = evaluate(spec, entries, event_time_ns) {
+            let fired = if spec.kind.is_numeric() {
+                evaluate_numeric(spec, entries, event_time_ns)
+            } else {
+                evaluate(spec, entries, event_time_ns)
+            };
+            if let Some((first, last, v)) = fired {
                 entries.clear();
                 out.push(CorrelationHit {
                     rule: spec.rule,
@@ -476,26 +481,7 @@ fn evaluate(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
                 }
             }
             CorrelationType::NewValue | CorrelationType::Absence | CorrelationType::Spike => continue,
-            CorrelationType::ValueSum => {
-                if !win.iter().any(|e| e.num.is_some()) {
-                    continue;
-                }
-                win.iter().filter_map(|e| e.num).sum()
-            }
-            CorrelationType::ValueAvg => {
-                let n = win.iter().filter(|e| e.num.is_some()).count();
-                if n == 0 {
-                    continue;
-                }
-                win.iter().filter_map(|e| e.num).sum::<f64>() / n as f64
-            }
-            CorrelationType::ValuePercentile => {
-                let mut vals: Vec<f64> = win.iter().filter_map(|e| e.num).collect();
-                match percentile(&mut vals, spec.threshold.percentile.unwrap_or(50.0)) {
-                    Some(v) => v,
-                    None => continue,
-                }
-            }
+            CorrelationType::ValueSum | CorrelationType::ValueAvg | CorrelationType::ValuePercentile => continue,
             CorrelationType::TemporalOrdered => {
                 let mut next = 0u32;
                 for e in win {
@@ -516,6 +502,44 @@ fn evaluate(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
         if (empty && default_holds) || (!empty && th.holds(value)) {
             let last = win.last().map(|l| l.t).unwrap_or(begin);
             return Some((begin, last, value));
+        }
+    }
+    None
+}
+
+/// value_sum/value_avg/value_percentile: checks every window of length
+/// `span` that ends at an event and contains `t`, i.e. the aggregate over
+/// the group's events of the last `span` as of each event (in order: only
+/// the window ending at `t`).
+fn evaluate_numeric(spec: &Spec, entries: &[Entry], t: u64) -> Option<(u64, u64, f64)> {
+    let end_min = entries.partition_point(|e| e.t < t);
+    let end_max = entries.partition_point(|e| e.t <= t.saturating_add(spec.span));
+    let mut vals: Vec<f64> = Vec::new();
+    for i in end_min..end_max {
+        let end = entries[i].t;
+        if i + 1 < end_max && entries[i + 1].t == end {
+            continue;
+        }
+        let lo = entries.partition_point(|e| e.t < end.saturating_sub(spec.span));
+        let win = &entries[lo..=i];
+        vals.clear();
+        vals.extend(win.iter().filter_map(|e| e.num));
+        if vals.is_empty() {
+            continue;
+        }
+        let value = match spec.kind {
+            CorrelationType::ValueSum => vals.iter().sum(),
+            CorrelationType::ValueAvg => vals.iter().sum::<f64>() / vals.len() as f64,
+            CorrelationType::ValuePercentile => {
+                match percentile(&mut vals, spec.threshold.percentile.unwrap_or(50.0)) {
+                    Some(v) => v,
+                    None => continue,
+                }
+            }
+            _ => return None,
+        };
+        if spec.threshold.holds(value) {
+            return Some((win[0].t, end, value));
         }
     }
     None
