@@ -1,8 +1,9 @@
 //! Sigma correlation rules on the event stream: `event_count`,
 //! `value_count`, `temporal`, `temporal_ordered`, `value_sum`, `value_avg`
 //! and `value_percentile`, grouped by fields within a timespan; and Weir's
-//! stateful extensions `new_value`, `absence` and `spike`. Events may arrive out of order up to a bounded
-//! lateness; older ones are counted and dropped. The whole state
+//! stateful extensions `new_value`, `absence` and `spike`. Events may
+//! arrive out of order up to a bounded lateness; older ones are counted
+//! and dropped. The whole state
 //! serializes, so a collector can persist it and restore it after a
 //! restart without losing windows in progress.
 
@@ -599,4 +600,24 @@ fn spike_observe(
         return Some(count);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentile_interpolates_and_stays_finite() {
+        let v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile(&mut v.clone(), 0.0), Some(1.0));
+        assert_eq!(percentile(&mut v.clone(), 100.0), Some(4.0));
+        assert_eq!(percentile(&mut v.clone(), 50.0), Some(2.5));
+        let p90 = percentile(&mut v.clone(), 90.0).unwrap();
+        assert!((p90 - 3.7).abs() < 1e-9, "{p90}");
+        assert_eq!(percentile(&mut [7.0], 33.0), Some(7.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+        let wide = percentile(&mut [f64::MAX, -f64::MAX], 50.0).unwrap();
+        assert!(wide.is_finite());
+        assert!(percentile(&mut [f64::MAX, f64::MAX], 10.0).unwrap().is_finite());
+    }
 }
