@@ -61,7 +61,7 @@ impl SensorConfig {
             watch_prefixes: DEFAULT_WATCH.iter().map(|s| s.to_string()).collect(),
             heartbeat: Duration::from_secs(10),
             loss_interval: Duration::from_secs(1),
-            poll_timeout: Duration::from_millis(10),
+            poll_timeout: Duration::from_millis(5),
             home_filter: true,
             max_processes: 65_536,
             force_proc_connector: false,
