@@ -52,7 +52,10 @@ pub fn start(data: &Path, rules: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink
         errors = report.errors.len(),
         "detection rules"
     );
-    let config = DetectConfig { state_path: Some(data.join("correlation.state")), ..DetectConfig::default() };
+    let config = DetectConfig {
+        state_path: Some(data.join("correlation.state")),
+        ..DetectConfig::default()
+    };
     let detector = Detector::start(ruleset, &alerts_path(data), config)?;
     Ok(Arc::new(DetectionSink(detector)))
 }
