@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 pub use config::{CommandHandler, ShipConfig};
 pub use error::ShipError;
+pub use identity::enrolled_as;
 
 pub(crate) fn now_unix_ns() -> u64 {
     SystemTime::now()
