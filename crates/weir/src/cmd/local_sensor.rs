@@ -61,8 +61,7 @@ impl LocalSensor {
 /// Starts a sensor on this host shipping into the collector `server` runs in
 /// this process, enrolling it on first start.
 pub async fn start_for(server: &weir_server::ServerHandle, state_dir: &Path) -> anyhow::Result<LocalSensor> {
-    // The shipper marks a completed enrollment with this file.
-    let enrolled = state_dir.join("enrolled").exists();
+    let enrolled = weir_ship::enrolled_as(state_dir)?.is_some();
     let enroll_token = if enrolled {
         None
     } else {
