@@ -82,6 +82,20 @@ pub struct Alert {
     pub state: String,
 }
 
+/// Statistics of one rule in one mode, from [`AlertStore::rule_stats`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleStats {
+    pub rule_id: String,
+    pub rule_title: String,
+    pub mode: Mode,
+    pub alerts: u64,
+    pub matches: u64,
+    pub hosts: u64,
+    pub actors: u64,
+    pub first_unix_ns: u64,
+    pub last_unix_ns: u64,
+}
+
 /// Filters for [`AlertStore::list`].
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct AlertQuery {
@@ -271,6 +285,31 @@ impl AlertStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Per rule and mode: alerts, matches folded into them, distinct hosts
+    /// and actors, first and last time — what a staged rule would have raised.
+    pub fn rule_stats(&self) -> Result<Vec<RuleStats>, AlertError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT rule_id, MAX(rule_title), mode, COUNT(*), SUM(count), COUNT(DISTINCT host_id),
+             COUNT(DISTINCT actor), MIN(first_unix_ns), MAX(last_unix_ns)
+             FROM alerts GROUP BY rule_id, mode ORDER BY SUM(count) DESC",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            let mode: String = row.get(2)?;
+            Ok(RuleStats {
+                rule_id: row.get(0)?,
+                rule_title: row.get(1)?,
+                mode: if mode == "shadow" { Mode::Shadow } else { Mode::Alert },
+                alerts: row.get::<_, i64>(3)? as u64,
+                matches: row.get::<_, i64>(4)? as u64,
+                hosts: row.get::<_, i64>(5)? as u64,
+                actors: row.get::<_, i64>(6)? as u64,
+                first_unix_ns: row.get::<_, i64>(7)? as u64,
+                last_unix_ns: row.get::<_, i64>(8)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Evidence of an alert: (host, sequence, evidence leaf) of its kept events.
     pub fn evidence(&self, alert_id: i64) -> Result<Vec<(String, u64, u64)>, AlertError> {
         let mut stmt = self.conn.prepare(
@@ -338,6 +377,12 @@ mod tests {
             })
             .unwrap();
         assert!(shadow.is_empty());
+        let stats = store.rule_stats().unwrap();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(
+            (stats[0].alerts, stats[0].matches, stats[0].hosts, stats[0].actors),
+            (3, 4, 1, 1)
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Weir's detection pipeline: runs the compiled rule set over every stored
 //! event and records matches as deduplicated alerts (shadow rules counted, not
-//! sent).
+//! sent), and backtests rules over stored history.
 
 pub mod alerts;
+pub mod backtest;
 pub mod pipeline;
 
-pub use alerts::{Alert, AlertError, AlertQuery, AlertStore, Mode, Recorded, RuleMatch};
+pub use alerts::{Alert, AlertError, AlertQuery, AlertStore, Mode, Recorded, RuleMatch, RuleStats};
+pub use backtest::{Backtest, RuleBacktest};
 pub use pipeline::{DetectConfig, DetectStats, Detector};

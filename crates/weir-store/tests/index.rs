@@ -343,3 +343,30 @@ fn the_table_and_json_lines() {
     assert_eq!(json["evidence.leaf"], events[0].leaf);
     assert_eq!(json["host.id"], "web-1");
 }
+
+#[test]
+fn scan_since_visits_history_oldest_first_from_the_given_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, events) = filled(dir.path());
+    let mut times = Vec::new();
+    let all = index.scan_since(0, |_, e| times.push(e.time_unix_ns)).unwrap();
+    assert_eq!(all, 90);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    let cut = {
+        let mut sorted: Vec<u64> = events.iter().map(|e| e.time_unix_ns).collect();
+        sorted.sort_unstable();
+        sorted[45]
+    };
+    let expected = events.iter().filter(|e| e.time_unix_ns >= cut).count() as u64;
+    let mut seen = 0;
+    assert_eq!(
+        index
+            .scan_since(cut, |_, e| {
+                assert!(e.time_unix_ns >= cut);
+                seen += 1;
+            })
+            .unwrap(),
+        expected
+    );
+    assert_eq!(seen, expected);
+}

@@ -185,6 +185,38 @@ fn up_sees_an_exec_with_lineage_alerts_on_it_and_the_log_verifies() {
     let status = up.stop();
     assert!(status.success(), "weir up exited with {status}");
 
+    // A backtest of the same rule over the stored history finds the same
+    // event, and the per-rule statistics count the alert.
+    let backtest = Command::new(WEIR)
+        .args(["rules", "backtest", "--json", "--since", "1h", "--data"])
+        .arg(&data)
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        backtest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backtest.stderr)
+    );
+    let results: Vec<Value> = String::from_utf8(backtest.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(results[0]["title"], "End-to-end marker");
+    assert_eq!(results[0]["matches"], 1);
+    let stats = Command::new(WEIR)
+        .args(["rules", "stats", "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stats: Value = serde_json::from_str(String::from_utf8(stats.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (stats["rule_title"].as_str(), stats["alerts"].as_u64()),
+        (Some("End-to-end marker"), Some(1))
+    );
+
     // Running it again resumes with the same identity and data: the host is
     // not enrolled twice, its chain continues, and new events are found.
     let hosts_before = std::fs::read_dir(data.join("sensor")).unwrap().count();

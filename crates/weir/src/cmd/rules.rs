@@ -38,6 +38,28 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run rules over the events stored in a data directory: what would they have raised?
+    Backtest {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Data directory [default: $WEIR_DATA or ./weir-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// How far back: 30s, 10m, 2h, 7d or an RFC 3339 time.
+        #[arg(long, default_value = "7d")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-rule alert statistics, live and shadow (staged) rules, before promoting one.
+    Stats {
+        /// Data directory [default: $WEIR_DATA or ./weir-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -48,7 +70,96 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             let events = paths.pop().context("missing events file")?;
             matches(&paths, &events, json)
         }
+        Cmd::Backtest {
+            paths,
+            data,
+            since,
+            json,
+        } => backtest(&paths, super::data_dir(data), &since, json),
+        Cmd::Stats { data, json } => stats(super::data_dir(data), json),
     }
+}
+
+fn backtest(paths: &[PathBuf], data: PathBuf, since: &str, json: bool) -> anyhow::Result<i32> {
+    let (set, report) = RuleSet::load_paths(paths);
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    anyhow::ensure!(!set.rules().is_empty(), "no rule loaded from {paths:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
+    let since_ns = weir_store::index::since::parse_since(since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let index_path = weir_store::layout::index_path(&data);
+    anyhow::ensure!(index_path.exists(), "no event index at {}", index_path.display());
+    let index = weir_store::index::EventIndex::open_read_only(&index_path)?;
+    let total = index.count()?;
+    let progress = std::io::stderr().is_terminal();
+    let mut bt = weir_detect::Backtest::new(&set);
+    index.scan_since(since_ns, |_, event| {
+        bt.observe(event);
+        if progress && bt.events() % 20_000 == 0 {
+            eprint!("\r{} of at most {total} events", bt.events());
+        }
+    })?;
+    if progress {
+        eprintln!();
+    }
+    let events = bt.events();
+    let results = bt.finish();
+    if json {
+        for r in &results {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        for r in &results {
+            println!(
+                "{:>7} matches  {:>3} hosts  {:>3} users  {:<8} {} ({})",
+                r.matches,
+                r.hosts.len(),
+                r.actors.len(),
+                r.level,
+                r.title,
+                r.rule_id
+            );
+            for example in &r.examples {
+                println!("          e.g. {example}");
+            }
+        }
+    }
+    eprintln!(
+        "{} rules over {events} events since {since}: {} would have matched",
+        set.rules().len(),
+        results.len()
+    );
+    Ok(0)
+}
+
+fn stats(data: PathBuf, json: bool) -> anyhow::Result<i32> {
+    let path = super::detection::alerts_path(&data);
+    anyhow::ensure!(path.exists(), "no alert store at {}", path.display());
+    let stats = weir_detect::AlertStore::open(&path)?.rule_stats()?;
+    if json {
+        for s in &stats {
+            println!("{}", serde_json::to_string(s)?);
+        }
+        return Ok(0);
+    }
+    println!(
+        "{:<7} {:>7} {:>8} {:>6} {:>6}  RULE",
+        "MODE", "ALERTS", "MATCHES", "HOSTS", "USERS"
+    );
+    for s in &stats {
+        let mode = match s.mode {
+            weir_detect::Mode::Alert => "alert",
+            weir_detect::Mode::Shadow => "shadow",
+        };
+        println!(
+            "{mode:<7} {:>7} {:>8} {:>6} {:>6}  {} ({})",
+            s.alerts, s.matches, s.hosts, s.actors, s.rule_title, s.rule_id
+        );
+    }
+    Ok(0)
 }
 
 fn grouped(report: &LoadReport) -> Vec<(String, usize)> {
