@@ -15,6 +15,8 @@ pub enum AlertError {
     Open { path: String, source: rusqlite::Error },
     #[error("alert store: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Whether a rule's hits page people or are only counted (staged rules).
@@ -62,6 +64,8 @@ pub enum Recorded {
     Folded(i64),
     /// This (rule, host, event) was already recorded (replay after restart).
     Duplicate,
+    /// Silenced by this suppression (remembered, not raised).
+    Suppressed(i64),
 }
 
 /// An alert as listed by the API and the CLI.
@@ -94,6 +98,11 @@ pub struct RuleStats {
     pub actors: u64,
     pub first_unix_ns: u64,
     pub last_unix_ns: u64,
+    /// Alerts resolved as each kind; the false-positive rate is
+    /// false_positives / (true_positives + false_positives + benign).
+    pub true_positives: u64,
+    pub false_positives: u64,
+    pub benign: u64,
 }
 
 /// Filters for [`AlertStore::list`].
@@ -133,12 +142,22 @@ CREATE TABLE IF NOT EXISTS matches (
     rule_id TEXT NOT NULL,
     host_id TEXT NOT NULL,
     event_seq INTEGER NOT NULL,
-    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    -- NULL: remembered (so a replay is a duplicate) but not evidence of an
+    -- alert: suppressed, or past the evidence kept per alert.
+    alert_id INTEGER,
     evidence_leaf INTEGER NOT NULL,
     time_unix_ns INTEGER NOT NULL,
     PRIMARY KEY (rule_id, host_id, event_seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS matches_by_alert ON matches (alert_id);
+CREATE TABLE IF NOT EXISTS transitions (
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    at_unix_ns INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    who TEXT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transitions_by_alert ON transitions (alert_id);
 ";
 
 /// SQLite-backed alerts and matches.
@@ -154,6 +173,7 @@ impl AlertStore {
         };
         let conn = Connection::open(path).map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(crate::suppress::SCHEMA).map_err(open_err)?;
         Ok(AlertStore { conn })
     }
 
@@ -165,13 +185,29 @@ impl AlertStore {
         for m in matches {
             let seen: Option<i64> = tx
                 .query_row(
-                    "SELECT alert_id FROM matches WHERE rule_id = ?1 AND host_id = ?2 AND event_seq = ?3",
+                    "SELECT 1 FROM matches WHERE rule_id = ?1 AND host_id = ?2 AND event_seq = ?3",
                     params![m.rule_id, m.host_id, m.event_seq as i64],
                     |row| row.get(0),
                 )
                 .optional()?;
             if seen.is_some() {
                 out.push(Recorded::Duplicate);
+                continue;
+            }
+            if let Some(id) = crate::suppress::matching(&tx, &m.rule_id, &m.group_key, &m.host_id, m.time_unix_ns)? {
+                // Remembered, so a replay stays a duplicate.
+                tx.execute(
+                    "INSERT INTO matches (rule_id, host_id, event_seq, alert_id, evidence_leaf, time_unix_ns)
+                     VALUES (?1, ?2, ?3, NULL, ?4, ?5)",
+                    params![
+                        m.rule_id,
+                        m.host_id,
+                        m.event_seq as i64,
+                        m.evidence_leaf as i64,
+                        m.time_unix_ns as i64
+                    ],
+                )?;
+                out.push(Recorded::Suppressed(id));
                 continue;
             }
             let window_start = m.time_unix_ns.saturating_sub(realert_ns) as i64;
@@ -213,7 +249,7 @@ impl AlertStore {
             };
             let alert_id = match recorded {
                 Recorded::Opened(id) | Recorded::Folded(id) => id,
-                Recorded::Duplicate => unreachable!("duplicates were skipped above"),
+                Recorded::Duplicate | Recorded::Suppressed(_) => unreachable!("skipped above"),
             };
             let kept: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM matches WHERE alert_id = ?1",
@@ -221,8 +257,8 @@ impl AlertStore {
                 |row| row.get(0),
             )?;
             // Past the cap the match is still remembered (so a replay is a
-            // duplicate) but under alert id 0, outside the evidence list.
-            let owner = if kept < MAX_EVENTS_PER_ALERT { alert_id } else { 0 };
+            // duplicate) but outside the alert's evidence list.
+            let owner = (kept < MAX_EVENTS_PER_ALERT).then_some(alert_id);
             tx.execute(
                 "INSERT INTO matches (rule_id, host_id, event_seq, alert_id, evidence_leaf, time_unix_ns)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -290,7 +326,8 @@ impl AlertStore {
     pub fn rule_stats(&self) -> Result<Vec<RuleStats>, AlertError> {
         let mut stmt = self.conn.prepare(
             "SELECT rule_id, MAX(rule_title), mode, COUNT(*), SUM(count), COUNT(DISTINCT host_id),
-             COUNT(DISTINCT actor), MIN(first_unix_ns), MAX(last_unix_ns)
+             COUNT(DISTINCT actor), MIN(first_unix_ns), MAX(last_unix_ns),
+             SUM(state = 'true_positive'), SUM(state = 'false_positive'), SUM(state = 'benign')
              FROM alerts GROUP BY rule_id, mode ORDER BY SUM(count) DESC",
         )?;
         let rows = stmt.query_map([], |row| {
@@ -305,9 +342,79 @@ impl AlertStore {
                 actors: row.get::<_, i64>(6)? as u64,
                 first_unix_ns: row.get::<_, i64>(7)? as u64,
                 last_unix_ns: row.get::<_, i64>(8)? as u64,
+                true_positives: row.get::<_, i64>(9)? as u64,
+                false_positives: row.get::<_, i64>(10)? as u64,
+                benign: row.get::<_, i64>(11)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Closes an open alert as `true_positive`, `false_positive` or `benign`,
+    /// recording who and when; the rule's false-positive rate comes from these.
+    pub fn resolve(
+        &mut self,
+        alert_id: i64,
+        resolution: &str,
+        who: &str,
+        note: &str,
+        at_unix_ns: u64,
+    ) -> Result<(), AlertError> {
+        if !["true_positive", "false_positive", "benign"].contains(&resolution) {
+            return Err(AlertError::Invalid(format!(
+                "resolution must be true_positive, false_positive or benign, not {resolution:?}"
+            )));
+        }
+        if who.trim().is_empty() {
+            return Err(AlertError::Invalid("say who resolves the alert".into()));
+        }
+        let tx = self.conn.transaction()?;
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM alerts WHERE id = ?1", params![alert_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match state.as_deref() {
+            None => return Err(AlertError::Invalid(format!("no alert {alert_id}"))),
+            Some("open") => {}
+            Some(other) => return Err(AlertError::Invalid(format!("alert {alert_id} is already {other}"))),
+        }
+        tx.execute(
+            "UPDATE alerts SET state = ?2 WHERE id = ?1",
+            params![alert_id, resolution],
+        )?;
+        tx.execute(
+            "INSERT INTO transitions (alert_id, at_unix_ns, state, who, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![alert_id, at_unix_ns as i64, resolution, who, note],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The state changes of an alert: (time, state, who, note), oldest first.
+    pub fn transitions(&self, alert_id: i64) -> Result<Vec<(u64, String, String, String)>, AlertError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at_unix_ns, state, who, note FROM transitions WHERE alert_id = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map(params![alert_id], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Silences a rule for a scope until an expiry; returns its id.
+    pub fn suppress(&mut self, s: &crate::suppress::NewSuppression) -> Result<i64, AlertError> {
+        crate::suppress::insert(&self.conn, s)
+    }
+
+    /// Lifts a suppression early (kept, with who lifted it).
+    pub fn lift_suppression(&mut self, id: i64, by: &str, at_unix_ns: u64) -> Result<(), AlertError> {
+        crate::suppress::lift(&self.conn, id, by, at_unix_ns)
+    }
+
+    /// Every suppression, active or not, newest first.
+    pub fn suppressions(&self) -> Result<Vec<crate::suppress::Suppression>, AlertError> {
+        crate::suppress::list(&self.conn)
     }
 
     /// Evidence of an alert: (host, sequence, evidence leaf) of its kept events.

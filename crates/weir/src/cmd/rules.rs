@@ -146,16 +146,25 @@ fn stats(data: PathBuf, json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<7} {:>7} {:>8} {:>6} {:>6}  RULE",
-        "MODE", "ALERTS", "MATCHES", "HOSTS", "USERS"
+        "{:<7} {:>7} {:>8} {:>6} {:>6} {:>9}  RULE",
+        "MODE", "ALERTS", "MATCHES", "HOSTS", "USERS", "FP RATE"
     );
     for s in &stats {
         let mode = match s.mode {
             weir_detect::Mode::Alert => "alert",
             weir_detect::Mode::Shadow => "shadow",
         };
+        let resolved = s.true_positives + s.false_positives + s.benign;
+        let fp_rate = if resolved == 0 {
+            "-".to_string()
+        } else {
+            format!(
+                "{:.0}% of {resolved}",
+                100.0 * s.false_positives as f64 / resolved as f64
+            )
+        };
         println!(
-            "{mode:<7} {:>7} {:>8} {:>6} {:>6}  {} ({})",
+            "{mode:<7} {:>7} {:>8} {:>6} {:>6} {fp_rate:>9}  {} ({})",
             s.alerts, s.matches, s.hosts, s.actors, s.rule_title, s.rule_id
         );
     }
