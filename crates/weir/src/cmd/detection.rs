@@ -26,21 +26,21 @@ pub fn alerts_path(data: &Path) -> PathBuf {
     data.join("alerts.db")
 }
 
-/// Rule paths to load: the ones given, else `./rules` when it exists.
-pub fn rule_paths(given: Vec<PathBuf>) -> Vec<PathBuf> {
+/// Paths to load: the ones given, else `./DEFAULT` when it exists.
+pub fn paths_or_default(given: Vec<PathBuf>, default: &str) -> Vec<PathBuf> {
     if !given.is_empty() {
         return given;
     }
-    let pack = PathBuf::from("rules");
-    if pack.is_dir() {
-        vec![pack]
+    let dir = PathBuf::from(default);
+    if dir.is_dir() {
+        vec![dir]
     } else {
         Vec::new()
     }
 }
 
 /// Loads the rules (reporting what could not load) and starts detection.
-pub fn start(data: &Path, rules: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink>> {
+pub fn start(data: &Path, rules: &[PathBuf], exceptions: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink>> {
     let (ruleset, report) = weir_rules::RuleSet::load_paths(rules);
     for error in &report.errors {
         tracing::warn!("rule not loaded: {error}");
@@ -52,8 +52,11 @@ pub fn start(data: &Path, rules: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink
         errors = report.errors.len(),
         "detection rules"
     );
+    let exceptions = weir_detect::Exceptions::load(exceptions)?;
+    tracing::info!(exceptions = exceptions.len(), "rule exceptions");
     let config = DetectConfig {
         state_path: Some(data.join("correlation.state")),
+        exceptions,
         ..DetectConfig::default()
     };
     let detector = Detector::start(ruleset, &alerts_path(data), config)?;

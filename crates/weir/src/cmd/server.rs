@@ -23,6 +23,9 @@ pub struct Args {
     /// Rule files or directories [default: ./rules when it exists].
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
+    #[arg(long = "exceptions")]
+    exceptions: Vec<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -33,7 +36,8 @@ enum Sub {
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let data = super::data_dir(args.data);
-    let rules = super::detection::rule_paths(args.rules);
+    let rules = super::detection::paths_or_default(args.rules, "rules");
+    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 config.grpc_addr = args.grpc;
                 config.http_addr = args.http;
                 super::create_private_dir(&data)?;
-                let detection = super::detection::start(&data, &rules)?;
+                let detection = super::detection::start(&data, &rules, &exceptions)?;
                 config.sink = Some(detection.clone());
                 config.http_routes = Some(super::detection::routes(&data));
                 let handle = weir_server::Server::start(config)

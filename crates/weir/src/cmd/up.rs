@@ -27,6 +27,9 @@ pub struct Args {
     /// Rule files or directories [default: ./rules when it exists].
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
+    #[arg(long = "exceptions")]
+    exceptions: Vec<PathBuf>,
     /// Do not start a sensor on this host (collector only).
     #[arg(long)]
     no_sensor: bool,
@@ -35,22 +38,23 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let data = data_dir(args.data);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let rules = super::detection::rule_paths(args.rules);
-    runtime.block_on(up(data, args.http, args.grpc, rules, !args.no_sensor))
+    let rules = super::detection::paths_or_default(args.rules, "rules");
+    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
+    runtime.block_on(up(data, args.http, args.grpc, (rules, exceptions), !args.no_sensor))
 }
 
 async fn up(
     data: PathBuf,
     http: SocketAddr,
     grpc: SocketAddr,
-    rules: Vec<PathBuf>,
+    (rules, exceptions): (Vec<PathBuf>, Vec<PathBuf>),
     with_sensor: bool,
 ) -> anyhow::Result<i32> {
     super::create_private_dir(&data)?;
     let mut config = weir_server::ServerConfig::new(&data);
     config.http_addr = http;
     config.grpc_addr = grpc;
-    let detection = super::detection::start(&data, &rules)?;
+    let detection = super::detection::start(&data, &rules, &exceptions)?;
     config.sink = Some(detection.clone());
     config.http_routes = Some(super::detection::routes(&data));
     let server = weir_server::Server::start(config)
