@@ -460,32 +460,289 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 #define OP_LINK 8
 #define OP_SYMLINK 9
 
-// Cheap test on the first three bytes: 0 means surely not watched.
-static __always_inline int maybe_watched(const char *upath)
+// Scratch for turning a relative or unnormalised name into an absolute,
+// normalised one: the directory's names (leaf first), the joined path, and
+// where each kept segment starts in the output.
+#define JOIN_BUF 1024
+#define NORM_DEPTH 64
+
+struct pathbuf {
+	char in[JOIN_BUF];
+	u64 names[32];
+	u32 seg[NORM_DEPTH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct pathbuf);
+} pathbuf SEC(".maps");
+
+// Bit (path[1] << 8 | path[2]) of the first2 pre-filter.
+static __always_inline int first2_hit(const char *data)
 {
-	char head[4] = {};
-	if (bpf_probe_read_user_str(head, sizeof(head), upath) < 2 || head[0] != '/')
-		return 0;
 	u32 zero = 0;
 	struct first2 *f = bpf_map_lookup_elem(&first2, &zero);
 	if (!f)
 		return 1;
-	u32 idx = ((u32)(u8)head[1] << 8) | (u8)head[2];
+	u32 idx = ((u32)(u8)data[1] << 8) | (u8)data[2];
 	return (f->bits[(idx >> 6) & 1023] >> (idx & 63)) & 1;
 }
 
-// Reads a user path into `k`; returns 1 when it is absolute and watched.
-static __always_inline int read_watched(struct path_key *k, const char *upath, u32 *len)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+#define HAS_ZERO(v) (((v) - ONES) & ~(v) & HIGHS)
+
+// 1 when the absolute name may hold "/." or "//" (a ".", ".." or empty
+// segment), so must be normalised before the prefix test. Word at a time, on
+// overlapping words so pairs across word edges are seen; may say 1 wrongly
+// (bytes after the NUL), never 0 wrongly for names shorter than 252 bytes.
+static __always_inline int needs_norm(const char *data, long n)
 {
-	long n = bpf_probe_read_user_str(k->data, sizeof(k->data), upath);
-	if (n <= 1) {
-		*len = 0;
+	if (n > 252)
+		return 1;
+#pragma unroll
+	for (int i = 0; i < 36; i++) {
+		if (i * 7 >= n)
+			break;
+		u64 x = *(const u64 *)(data + i * 7);
+		u64 slash = x ^ (0x2fULL * ONES);
+		u64 next = x >> 8;
+		u64 dot = next ^ (0x2eULL * ONES);
+		u64 sl2 = next ^ (0x2fULL * ONES);
+		// only the 7 pairs inside this word: the top byte has no successor here
+		u64 a = (slash | dot) | (0xffULL << 56);
+		u64 b = (slash | sl2) | (0xffULL << 56);
+		if (HAS_ZERO(a) | HAS_ZERO(b))
+			return 1;
+	}
+	return 0;
+}
+
+struct nwalk {
+	struct dentry *d;
+	struct vfsmount *vm;
+	struct mount *m;
+	struct pathbuf *pb;
+	u32 n;
+	u32 done;
+};
+
+// Like walk_step, but keeps only each name's address: no copying on the way up.
+static long nwalk_step(u64 i, struct nwalk *w)
+{
+	struct dentry *d = w->d;
+	struct vfsmount *vm = w->vm;
+	struct mount *m = w->m;
+	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == mroot) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+		if (mp == m) {
+			w->done = 1;
+			return 1;
+		}
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = mp;
+		w->vm = &mp->mnt;
 		return 0;
 	}
-	*len = n - 1;
-	if (k->data[0] != '/')
+	if (d == parent) {
+		w->done = 1;
+		return 1;
+	}
+	u32 n = w->n;
+	if (n >= PATH_DEPTH)
+		return 1;
+	w->pb->names[n & 31] = (u64)BPF_CORE_READ(d, d_name.name);
+	w->n = n + 1;
+	w->d = parent;
+	return 0;
+}
+
+struct jctx {
+	struct pathbuf *pb;
+	u32 n;
+	u32 off;
+	u32 bad;
+};
+
+// Appends "/<name>" for the directory's names, root first.
+static long join_step(u64 i, struct jctx *c)
+{
+	if (i >= c->n)
+		return 1;
+	u32 j = c->n - 1 - (u32)i;
+	u32 off = c->off;
+	if (j >= PATH_DEPTH || off > 512) {
+		c->bad = 1;
+		return 1;
+	}
+	barrier_var(j);
+	c->pb->in[off] = '/';
+	long k = bpf_probe_read_kernel_str(c->pb->in + off + 1, NAME_READ, (const void *)c->pb->names[j & 31]);
+	if (k <= 0) {
+		c->bad = 1;
+		return 1;
+	}
+	c->off = off + k;
+	return 0;
+}
+
+struct nctx {
+	struct pathbuf *pb;
+	char *out;
+	u32 o;
+	u32 seglen;
+	u32 depth;
+	u32 trunc;
+};
+
+// One input byte: drops empty and "." segments, and ".." with the segment
+// before it (never above the root).
+static long norm_step(u64 i, struct nctx *c)
+{
+	char ch = c->pb->in[i & (JOIN_BUF - 1)];
+	if (ch == '/' || ch == 0) {
+		u32 len = c->seglen;
+		u32 o = c->o;
+		u32 d = c->depth;
+		u32 start = c->pb->seg[d & (NORM_DEPTH - 1)];
+		if (len == 1 && o >= 1 && c->out[(o - 1) & (FPATH - 1)] == '.') {
+			c->o = start;
+		} else if (len == 2 && o >= 2 && c->out[(o - 1) & (FPATH - 1)] == '.' &&
+			   c->out[(o - 2) & (FPATH - 1)] == '.') {
+			c->o = start;
+			if (d > 0) {
+				d--;
+				c->depth = d;
+				c->o = c->pb->seg[d & (NORM_DEPTH - 1)];
+			}
+		} else if (len > 0) {
+			if (d + 1 >= NORM_DEPTH) {
+				c->trunc = 1;
+				return 1;
+			}
+			c->depth = d + 1;
+		}
+		c->seglen = 0;
+		return ch == 0;
+	}
+	u32 o = c->o;
+	if (o + 2 >= FPATH) {
+		c->trunc = 1;
+		return 1;
+	}
+	if (c->seglen == 0) {
+		c->pb->seg[c->depth & (NORM_DEPTH - 1)] = o;
+		c->out[o & (FPATH - 1)] = '/';
+		o++;
+	}
+	c->out[o & (FPATH - 1)] = ch;
+	c->o = o + 1;
+	c->seglen++;
+	return 0;
+}
+
+// The directory `dfd` names for the current task: cwd for AT_FDCWD, else the
+// file open on that descriptor.
+static __always_inline int dir_of(s32 dfd, struct dentry **d, struct vfsmount **vm)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	if (dfd == AT_FDCWD_) {
+		*d = BPF_CORE_READ(t, fs, pwd.dentry);
+		*vm = BPF_CORE_READ(t, fs, pwd.mnt);
+		return *d && *vm;
+	}
+	if (dfd < 0)
 		return 0;
-	k->prefixlen = (n - 1) * 8;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || (u32)dfd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]) < 0 || !f)
+		return 0;
+	*d = BPF_CORE_READ(f, f_path.dentry);
+	*vm = BPF_CORE_READ(f, f_path.mnt);
+	return *d && *vm;
+}
+
+// Slow path, for relative names and absolute ones holding ".", ".." or "//":
+// joins the directory (when relative) and the name in the per-CPU buffer,
+// then writes the normalised absolute path back into k->data. Symlinks are
+// not followed. Returns the new length, or -1 when the path cannot be known.
+static __noinline long resolve_slow(char *data, s32 dfd, u32 n, u32 *flags)
+{
+	u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&pathbuf, &zero);
+	if (!pb || n >= FPATH)
+		return -1;
+	u32 off = 0;
+	if (data[0] != '/') {
+		struct nwalk w = {};
+		if (!dir_of(dfd, &w.d, &w.vm))
+			return -1;
+		w.m = container_of(w.vm, struct mount, mnt);
+		w.pb = pb;
+		bpf_loop(PATH_DEPTH * 2, nwalk_step, &w, 0);
+		if (!w.done)
+			return -1;
+		struct jctx j = {.pb = pb, .n = w.n, .off = 0, .bad = 0};
+		bpf_loop(PATH_DEPTH, join_step, &j, 0);
+		off = j.off;
+		if (j.bad || off > 760)
+			return -1;
+		pb->in[off] = '/';
+		off++;
+	}
+	if (off > 761)
+		return -1;
+	long k = bpf_probe_read_kernel_str(pb->in + off, FPATH, data);
+	if (k <= 0)
+		return -1;
+	struct nctx c = {.pb = pb, .out = data, .o = 0, .seglen = 0, .depth = 0, .trunc = 0};
+	pb->seg[0] = 0;
+	bpf_loop(off + k, norm_step, &c, 0);
+	u32 o = c.o;
+	if (c.trunc)
+		*flags |= F_PATH_TRUNC;
+	if (o == 0) {
+		data[0] = '/';
+		o = 1;
+	}
+	if (o >= FPATH)
+		return -1;
+	data[o & (FPATH - 1)] = 0;
+	return o;
+}
+
+// Reads the name `upath` (relative to `dfd`) into `k` as an absolute,
+// normalised path; returns 1 when it is under a watched prefix.
+// Known limits: symlinks inside the name are not followed (a link to a
+// watched directory escapes); a directory deeper than PATH_DEPTH, a joined
+// path longer than FPATH - 1, or a name of 252 bytes or more that needs
+// normalising is not resolved; absolute names holding "/." (dotfiles too)
+// take the slow path.
+static __always_inline int read_watched(struct path_key *k, s32 dfd, const char *upath, u32 *len, u32 *flags)
+{
+	long n = bpf_probe_read_user_str(k->data, sizeof(k->data), upath);
+	*len = 0;
+	if (n <= 1)
+		return 0;
+	// Fast path, nearly every call: absolute and already normal.
+	if (k->data[0] != '/' || needs_norm(k->data, n)) {
+		n = resolve_slow(k->data, dfd, n - 1, flags);
+		if (n <= 0)
+			return 0;
+	} else {
+		n = n - 1;
+	}
+	*len = n;
+	if (!first2_hit(k->data))
+		return 0;
+	k->prefixlen = n * 8;
 	return bpf_map_lookup_elem(&watched, k) != NULL;
 }
 
@@ -507,9 +764,10 @@ static __always_inline struct file_rec *file_start(u32 op)
 }
 
 // Sends only the bytes in use: a one-path record ends after its path.
-static __always_inline void file_emit(struct file_rec *r)
+static __always_inline void file_emit(struct file_rec *r, u32 flags)
 {
 	fill_current(&r->h, K_FILE);
+	r->h.flags |= flags;
 	u64 size = sizeof(*r);
 	if (r->path2_len == 0) {
 		size = offsetof(struct file_rec, path.data) + r->path_len + 1;
@@ -522,37 +780,39 @@ static __always_inline void file_emit(struct file_rec *r)
 
 static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 oflags, u32 mode, u32 uid, u32 gid)
 {
-	if (is_self() || !maybe_watched(upath))
+	if (is_self())
 		return 0;
 	struct file_rec *r = file_start(op);
 	if (!r)
 		return 0;
-	if (!read_watched(&r->path, upath, &r->path_len))
+	u32 fl = 0;
+	if (!read_watched(&r->path, dfd, upath, &r->path_len, &fl))
 		return 0;
 	r->dfd = dfd;
 	r->oflags = oflags;
 	r->mode = mode;
 	r->uid_arg = uid;
 	r->gid_arg = gid;
-	file_emit(r);
+	file_emit(r, fl);
 	return 0;
 }
 
 // Rename and link: watched when either name is.
-static __always_inline int two_paths(u32 op, s32 dfd, const char *oldp, const char *newp, u32 flags)
+static __always_inline int two_paths(u32 op, s32 olddfd, s32 dfd, const char *oldp, const char *newp, u32 flags)
 {
-	if (is_self() || !(maybe_watched(newp) || maybe_watched(oldp)))
+	if (is_self())
 		return 0;
 	struct file_rec *r = file_start(op);
 	if (!r)
 		return 0;
-	int hit = read_watched(&r->path, newp, &r->path_len);
-	hit |= read_watched(&r->path2, oldp, &r->path2_len);
+	u32 fl = 0;
+	int hit = read_watched(&r->path, dfd, newp, &r->path_len, &fl);
+	hit |= read_watched(&r->path2, olddfd, oldp, &r->path2_len, &fl);
 	if (!hit)
 		return 0;
 	r->dfd = dfd;
 	r->oflags = flags;
-	file_emit(r);
+	file_emit(r, fl);
 	return 0;
 }
 
@@ -618,64 +878,66 @@ int sys_enter_rmdir(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int sys_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+	return two_paths(OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
 }
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int sys_enter_renameat(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), 0);
+	return two_paths(OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_rename")
 int sys_enter_rename(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+	return two_paths(OP_RENAME, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_linkat")
 int sys_enter_linkat(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_LINK, (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+	return two_paths(OP_LINK, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
 }
 
 SEC("tracepoint/syscalls/sys_enter_link")
 int sys_enter_link(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_LINK, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+	return two_paths(OP_LINK, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
 }
 
 // symlink(target, linkpath): only the new name is a path on this system.
 SEC("tracepoint/syscalls/sys_enter_symlinkat")
 int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_self() || !maybe_watched((const char *)ARG(2)))
+	if (is_self())
 		return 0;
 	struct file_rec *r = file_start(OP_SYMLINK);
 	if (!r)
 		return 0;
-	if (!read_watched(&r->path, (const char *)ARG(2), &r->path_len))
+	u32 fl = 0;
+	if (!read_watched(&r->path, (s32)ARG(1), (const char *)ARG(2), &r->path_len, &fl))
 		return 0;
 	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
 	r->path2_len = n > 1 ? n - 1 : 0;
 	r->dfd = (s32)ARG(1);
-	file_emit(r);
+	file_emit(r, fl);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_symlink")
 int sys_enter_symlink(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_self() || !maybe_watched((const char *)ARG(1)))
+	if (is_self())
 		return 0;
 	struct file_rec *r = file_start(OP_SYMLINK);
 	if (!r)
 		return 0;
-	if (!read_watched(&r->path, (const char *)ARG(1), &r->path_len))
+	u32 fl = 0;
+	if (!read_watched(&r->path, AT_FDCWD_, (const char *)ARG(1), &r->path_len, &fl))
 		return 0;
 	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
 	r->path2_len = n > 1 ? n - 1 : 0;
-	file_emit(r);
+	file_emit(r, fl);
 	return 0;
 }
 

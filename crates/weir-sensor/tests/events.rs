@@ -274,6 +274,60 @@ fn file_changes_under_a_watched_prefix() {
     }
 }
 
+#[test]
+fn relative_and_dotted_names_are_resolved_before_the_prefix_test() {
+    let watched = tempfile::Builder::new().prefix("weir-watched-").tempdir().unwrap();
+    let outside = tempfile::Builder::new().prefix("weir-outside-").tempdir().unwrap();
+    let watched = std::fs::canonicalize(watched.keep()).unwrap();
+    let outside = std::fs::canonicalize(outside.keep()).unwrap();
+    let w = watched.to_str().unwrap().to_string();
+    let o = outside.to_str().unwrap().to_string();
+    let wbase = watched.file_name().unwrap().to_str().unwrap().to_string();
+    let obase = outside.file_name().unwrap().to_str().unwrap().to_string();
+    let u = unique("rel");
+    std::fs::create_dir(format!("{w}/sub")).unwrap();
+    let h = Harness::start(config(&[&format!("{w}/")]));
+    let script = format!(
+        "cd {w} && echo x > rel-{u} && cd sub && echo x > ./../up-{u} && cd {o} && echo x > ../{wbase}/dd-{u} && \
+         echo x > {o}/../{wbase}/./abs-{u} && echo x > {o}//..//{wbase}/sub/../slash-{u} && \
+         cd {w} && echo x > ../{obase}/out-{u} && mv rel-{u} ../{obase}/moved-{u}"
+    );
+    let child = Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait_with_output().unwrap().status.success());
+    for leaf in ["rel", "up", "dd", "abs", "slash"] {
+        let path = format!("{w}/{leaf}-{u}");
+        let e = h.wait_for(leaf, |e| file_event(e, FileOp::Create, path.as_bytes()));
+        assert_eq!(e.process.as_ref().unwrap().pid, pid);
+    }
+    // openat on a directory descriptor: the name is resolved against that directory.
+    let (hpid, _) = helper("openat-dirfd", &[&o, &format!("../{wbase}/fd-{u}")]);
+    let path = format!("{w}/fd-{u}");
+    let e = h.wait_for("openat dirfd", |e| file_event(e, FileOp::Create, path.as_bytes()));
+    assert_eq!(e.process.as_ref().unwrap().pid, hpid);
+    // A rename out of the watched directory names both ends by absolute path.
+    let moved = format!("{o}/moved-{u}");
+    let e = h.wait_for(
+        "rename",
+        |e| matches!(&e.body, Some(Body::File(f)) if f.op == FileOp::Rename as i32 && f.path == moved.as_bytes()),
+    );
+    let Some(Body::File(f)) = &e.body else { unreachable!() };
+    assert_eq!(f.source_path, format!("{w}/rel-{u}").into_bytes());
+    let all = h.finish();
+    for e in &all {
+        if let Some(Body::File(f)) = &e.body {
+            let p = String::from_utf8_lossy(&f.path);
+            assert!(
+                !p.contains(&format!("out-{u}")),
+                "a name outside the prefix was reported: {p}"
+            );
+            assert!(!p.contains(".."), "unnormalised path reported: {p}");
+        }
+    }
+    std::fs::remove_dir_all(&watched).ok();
+    std::fs::remove_dir_all(&outside).ok();
+}
+
 fn net_event(e: &weir_event::Event, pid: u32, op: NetOp) -> bool {
     pid_of(e) == pid && matches!(&e.body, Some(Body::Network(n)) if n.op == op as i32)
 }

@@ -113,6 +113,16 @@ pub fn run(action: &str, args: &[String]) {
                 }
                 result(2 * n);
             }
+            "openat-dirfd" => {
+                // openat on a directory descriptor, with a relative name.
+                let dir = libc::open(cstr(&args[0]).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                assert!(dir >= 0);
+                let fd = libc::openat(dir, cstr(&args[1]).as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o644);
+                assert!(fd >= 0);
+                libc::close(fd);
+                libc::close(dir);
+                result(fd);
+            }
             other => panic!("unknown helper action {other}"),
         }
     }
