@@ -483,14 +483,18 @@ fn degraded_mode_uses_the_process_connector() {
     c.force_proc_connector = true;
     let h = Harness::start(c);
     let marker = unique("degraded");
-    // Lives long enough for /proc to be read after the notification.
-    let child = Command::new("/bin/sh")
-        .args(["-c", "sleep 0.5", &marker])
+    // Lives until the sensor has reported it: in this mode the sensor reads
+    // argv from /proc after the notification, so the process must still be
+    // there however late that read comes on a loaded machine.
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "read line", &marker])
+        .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
-    child.wait_with_output().unwrap();
     let e = h.wait_for("exec", |e| is_exec_of(e, pid));
+    drop(child.stdin.take());
+    child.wait().unwrap();
     let p = e.process.unwrap();
     assert_eq!(p.args[3], marker.as_bytes());
     assert_eq!(p.entity_id.len(), 32);

@@ -64,6 +64,9 @@ fn stalled_consumer_drops_at_the_queue_and_says_so() {
     // Nobody reads while the workload runs: the queue fills and drops.
     let (_pid, generated) = helper("storm", &[&path, "500"]);
     let generated: u64 = generated.parse().unwrap();
+    // Still nobody reading: give the drain thread many poll periods to move
+    // the ring's records into the (full) queue, so the drops happen here.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
         while let Some(e) = rx.blocking_recv() {
