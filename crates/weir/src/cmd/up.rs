@@ -36,20 +36,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let data = data_dir(args.data);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let rules = super::detection::paths_or_default(args.rules, "rules");
-    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
-    runtime.block_on(up(data, args.http, args.grpc, (rules, exceptions), !args.no_sensor))
+    runtime.block_on(up(args))
 }
 
-async fn up(
-    data: PathBuf,
-    http: SocketAddr,
-    grpc: SocketAddr,
-    (rules, exceptions): (Vec<PathBuf>, Vec<PathBuf>),
-    with_sensor: bool,
-) -> anyhow::Result<i32> {
+async fn up(args: Args) -> anyhow::Result<i32> {
+    let data = data_dir(args.data);
+    let rules = super::detection::paths_or_default(args.rules, "rules");
+    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
+    let (http, grpc, with_sensor) = (args.http, args.grpc, !args.no_sensor);
     super::create_private_dir(&data)?;
     let mut config = weir_server::ServerConfig::new(&data);
     config.http_addr = http;
