@@ -150,6 +150,17 @@ CREATE TABLE IF NOT EXISTS matches (
     PRIMARY KEY (rule_id, host_id, event_seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS matches_by_alert ON matches (alert_id);
+CREATE TABLE IF NOT EXISTS rule_modes (
+    rule_id TEXT PRIMARY KEY,
+    mode TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rule_mode_changes (
+    rule_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    who TEXT NOT NULL,
+    at_unix_ns INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS transitions (
     alert_id INTEGER NOT NULL REFERENCES alerts(id),
     at_unix_ns INTEGER NOT NULL,
@@ -398,6 +409,42 @@ impl AlertStore {
             .prepare("SELECT at_unix_ns, state, who, note FROM transitions WHERE alert_id = ?1 ORDER BY rowid")?;
         let rows = stmt.query_map(params![alert_id], |r| {
             Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Promotes a rule to `alert` or demotes it to `shadow`, overriding what
+    /// its file says; every change is kept with who, when and why.
+    pub fn set_rule_mode(
+        &mut self,
+        rule_id: &str,
+        mode: Mode,
+        who: &str,
+        note: &str,
+        at_unix_ns: u64,
+    ) -> Result<(), AlertError> {
+        if who.trim().is_empty() {
+            return Err(AlertError::Invalid("say who changes the rule's mode".into()));
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO rule_modes (rule_id, mode) VALUES (?1, ?2) ON CONFLICT(rule_id) DO UPDATE SET mode = ?2",
+            params![rule_id, mode.as_str()],
+        )?;
+        tx.execute(
+            "INSERT INTO rule_mode_changes (rule_id, mode, who, at_unix_ns, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![rule_id, mode.as_str(), who, at_unix_ns as i64, note],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Mode overrides set by promote/demote, by rule id.
+    pub fn rule_modes(&self) -> Result<std::collections::HashMap<String, Mode>, AlertError> {
+        let mut stmt = self.conn.prepare("SELECT rule_id, mode FROM rule_modes")?;
+        let rows = stmt.query_map([], |r| {
+            let mode: String = r.get(1)?;
+            Ok((r.get(0)?, if mode == "shadow" { Mode::Shadow } else { Mode::Alert }))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -100,7 +100,9 @@ impl Detector {
                     realert_ns,
                     correlator,
                     exceptions,
+                    modes: Default::default(),
                 };
+                worker.refresh_modes();
                 let mut matcher = rules.matcher();
                 let mut saved = Instant::now();
                 loop {
@@ -111,6 +113,7 @@ impl Detector {
                     }
                     if saved.elapsed() >= config.save_every {
                         worker.save(config.state_path.as_deref());
+                        worker.refresh_modes();
                         saved = Instant::now();
                     }
                 }
@@ -174,6 +177,8 @@ struct Worker<'r> {
     realert_ns: u64,
     correlator: Correlator,
     exceptions: Exceptions,
+    /// Promote/demote overrides from the alert store, re-read every few seconds.
+    modes: std::collections::HashMap<String, Mode>,
 }
 
 /// Loads saved correlation state; a file that cannot be read is kept aside
@@ -220,13 +225,16 @@ impl Worker<'_> {
                     self.stats.excepted.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                found.push(rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields));
+                let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
+                m.mode = self.mode(meta);
+                found.push(m);
             }
             for hit in self.correlator.observe(&hits, event.time_unix_ns, &fields) {
                 self.stats.correlation_hits.fetch_add(1, Ordering::Relaxed);
                 let meta = &self.rules.rules()[hit.rule.0 as usize];
                 let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
                 m.group_key = correlation_group(&hit);
+                m.mode = self.mode(meta);
                 m.summary = correlation_summary(meta, &hit);
                 found.push(m);
             }
@@ -258,6 +266,18 @@ impl Worker<'_> {
 }
 
 impl Worker<'_> {
+    fn refresh_modes(&mut self) {
+        match self.store.rule_modes() {
+            Ok(modes) => self.modes = modes,
+            Err(e) => tracing::error!("reading rule mode overrides: {e}"),
+        }
+    }
+
+    /// A rule's mode: a promote/demote override, else what its file says.
+    fn mode(&self, meta: &RuleMeta) -> Mode {
+        self.modes.get(&meta.id).copied().unwrap_or_else(|| mode_of(meta))
+    }
+
     /// Lets time-driven rules (absence) fire when no events arrive.
     fn advance(&mut self) {
         let hits = self.correlator.advance(now_unix_ns());
@@ -278,7 +298,7 @@ impl Worker<'_> {
                     rule_id: meta.id.clone(),
                     rule_title: meta.title.clone(),
                     level: meta.level.clone(),
-                    mode: mode_of(meta),
+                    mode: self.mode(meta),
                     host_id: host,
                     group_key: correlation_group(hit),
                     actor: String::new(),

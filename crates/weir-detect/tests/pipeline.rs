@@ -221,3 +221,38 @@ fn an_exception_file_lets_known_good_activity_through_whatever_the_rule_file_say
     assert_eq!(listed.len(), 1);
     assert!(listed[0].summary.contains("evil"), "{listed:#?}");
 }
+
+#[test]
+fn promoting_a_staged_rule_makes_its_next_matches_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("id.yml"), SHADOW_RULE).unwrap();
+    let alerts = dir.path().join("alerts.db");
+    let load = || weir_rules::RuleSet::load_paths(std::slice::from_ref(&rules_dir)).0;
+
+    let detector = Detector::start(load(), &alerts, DetectConfig::default()).unwrap();
+    detector.submit("host-a", 1, &[exec(1, "/usr/bin/id", &["id"])]);
+    detector.stop();
+    let mut store = AlertStore::open(&alerts).unwrap();
+    let rule_id = "0b7e3c1e-55d2-4b6a-8d55-1f3a7c2e9d00";
+    store
+        .set_rule_mode(rule_id, Mode::Alert, "alice", "quiet for a week", 1)
+        .unwrap();
+    assert!(
+        store.set_rule_mode(rule_id, Mode::Alert, " ", "", 1).is_err(),
+        "who is required"
+    );
+
+    let detector = Detector::start(load(), &alerts, DetectConfig::default()).unwrap();
+    detector.submit("host-a", 2, &[exec(2, "/usr/bin/id", &["id"])]);
+    detector.stop();
+    let modes: Vec<Mode> = store
+        .list(&AlertQuery::default())
+        .unwrap()
+        .iter()
+        .map(|a| a.mode)
+        .collect();
+    assert_eq!(modes.iter().filter(|m| **m == Mode::Shadow).count(), 1, "{modes:?}");
+    assert_eq!(modes.iter().filter(|m| **m == Mode::Alert).count(), 1, "{modes:?}");
+}

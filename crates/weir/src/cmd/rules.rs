@@ -52,6 +52,29 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Make a staged (shadow) rule raise alerts; prints what it matched while staged first.
+    Promote {
+        rule_id: String,
+        /// Who promotes it.
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Data directory [default: $WEIR_DATA or ./weir-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Put a rule back in shadow mode (its matches are counted, not raised).
+    Demote {
+        rule_id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Data directory [default: $WEIR_DATA or ./weir-data].
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Per-rule alert statistics, live and shadow (staged) rules, before promoting one.
     Stats {
         /// Data directory [default: $WEIR_DATA or ./weir-data].
@@ -77,6 +100,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             json,
         } => backtest(&paths, super::data_dir(data), &since, json),
         Cmd::Stats { data, json } => stats(super::data_dir(data), json),
+        Cmd::Promote {
+            rule_id,
+            by,
+            note,
+            data,
+        } => set_mode(super::data_dir(data), &rule_id, weir_detect::Mode::Alert, &by, &note),
+        Cmd::Demote {
+            rule_id,
+            by,
+            note,
+            data,
+        } => set_mode(super::data_dir(data), &rule_id, weir_detect::Mode::Shadow, &by, &note),
     }
 }
 
@@ -132,6 +167,36 @@ fn backtest(paths: &[PathBuf], data: PathBuf, since: &str, json: bool) -> anyhow
         set.rules().len(),
         results.len()
     );
+    Ok(0)
+}
+
+fn set_mode(data: PathBuf, rule_id: &str, mode: weir_detect::Mode, by: &str, note: &str) -> anyhow::Result<i32> {
+    let path = super::detection::alerts_path(&data);
+    anyhow::ensure!(path.exists(), "no alert store at {}", path.display());
+    let mut store = weir_detect::AlertStore::open(&path)?;
+    let shadow: Vec<_> = store
+        .rule_stats()?
+        .into_iter()
+        .filter(|s| s.rule_id == rule_id && s.mode == weir_detect::Mode::Shadow)
+        .collect();
+    match (mode, shadow.first()) {
+        (weir_detect::Mode::Alert, Some(s)) => println!(
+            "while staged: {} would-be alerts from {} matches on {} hosts and {} users",
+            s.alerts, s.matches, s.hosts, s.actors
+        ),
+        (weir_detect::Mode::Alert, None) => println!("while staged: no would-be alerts recorded"),
+        _ => {}
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
+    store.set_rule_mode(rule_id, mode, by, note, now)?;
+    let word = if mode == weir_detect::Mode::Alert {
+        "promoted: its matches now raise alerts"
+    } else {
+        "demoted to shadow mode"
+    };
+    println!("rule {rule_id} {word} (a running collector picks this up within seconds)");
     Ok(0)
 }
 
