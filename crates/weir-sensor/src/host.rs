@@ -1,5 +1,5 @@
-//! Host identity: a stable host id (from /etc/machine-id, or generated once
-//! and stored), the host name and the machine id.
+//! Host identity: a stable host id (a one-way hash of /etc/machine-id, or
+//! generated once and stored), the host name and the machine id.
 
 use std::path::Path;
 
@@ -20,7 +20,7 @@ pub struct HostIdentity {
 pub fn host_identity() -> Result<HostIdentity, SensorError> {
     let machine_id = read_id(Path::new("/etc/machine-id")).unwrap_or_default();
     let host_id = if !machine_id.is_empty() {
-        machine_id.clone()
+        weir_event::entity::host_id_from_machine_id(&machine_id)
     } else if let Some(id) = read_id(Path::new(GENERATED_ID_PATH)) {
         id
     } else {
