@@ -298,6 +298,19 @@ static __always_inline void fill_current(struct hdr *h, u32 kind)
 	fill_hdr(h, (struct task_struct *)bpf_get_current_task(), kind);
 }
 
+// One step up from a mount's root to where it is mounted. Returns 1 at the
+// root of the mount tree (the walk is done), 0 after crossing.
+static __always_inline int cross_mount(struct mount **m, struct vfsmount **vm, struct dentry **d)
+{
+	struct mount *mp = BPF_CORE_READ(*m, mnt_parent);
+	if (mp == *m)
+		return 1;
+	*d = BPF_CORE_READ(*m, mnt_mountpoint);
+	*m = mp;
+	*vm = &mp->mnt;
+	return 0;
+}
+
 struct walk_ctx {
 	struct dentry *d;
 	struct vfsmount *vm;
@@ -315,14 +328,10 @@ static long walk_step(u64 i, struct walk_ctx *w)
 	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 	if (d == mroot) {
-		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
-		if (mp == m) {
+		if (cross_mount(&w->m, &w->vm, &w->d)) {
 			w->done = 1;
 			return 1;
 		}
-		w->d = BPF_CORE_READ(m, mnt_mountpoint);
-		w->m = mp;
-		w->vm = &mp->mnt;
 		return 0;
 	}
 	int pseudo = 0;
@@ -538,14 +547,10 @@ static long nwalk_step(u64 i, struct nwalk *w)
 	struct dentry *mroot = BPF_CORE_READ(vm, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 	if (d == mroot) {
-		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
-		if (mp == m) {
+		if (cross_mount(&w->m, &w->vm, &w->d)) {
 			w->done = 1;
 			return 1;
 		}
-		w->d = BPF_CORE_READ(m, mnt_mountpoint);
-		w->m = mp;
-		w->vm = &mp->mnt;
 		return 0;
 	}
 	if (d == parent) {
