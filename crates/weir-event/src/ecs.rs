@@ -172,6 +172,20 @@ pub fn to_ecs(event: &Event) -> Map<String, Value> {
             put(&mut out, "response.result", &a.result);
             out.insert("response.latency_us".into(), json!(a.latency_us));
             put(&mut out, "response.command_id", &a.command_id);
+            put(&mut out, "response.host_id", &a.host_id);
+            put(&mut out, "response.policy_version", &a.policy_version);
+            out.insert("response.dry_run".into(), json!(a.dry_run));
+            if a.alert_id != 0 {
+                out.insert("response.alert_id".into(), json!(a.alert_id));
+            }
+        }
+        Some(Body::Inventory(inv)) => {
+            // The full lists stay in the protobuf; search sees a summary.
+            put(&mut out, "event.action", "inventory");
+            out.insert("inventory.packages".into(), json!(inv.packages.len()));
+            out.insert("inventory.listeners".into(), json!(inv.listeners.len()));
+            put(&mut out, "inventory.reason", &inv.reason);
+            out.insert("inventory.errors".into(), json!(inv.errors.len()));
         }
         None => {}
     }

@@ -34,6 +34,7 @@ pub fn kind_name(event: &Event) -> &'static str {
         Some(Body::Health(_)) => "health",
         Some(Body::Integrity(_)) => "integrity",
         Some(Body::Action(_)) => "action",
+        Some(Body::Inventory(_)) => "inventory",
         None => "unknown",
     }
 }
