@@ -1,0 +1,83 @@
+//! Reads of /proc for the exposure scan: processes, their network namespace, start time, executable, cwd and
+//! the sockets behind their file descriptors. Every reader tolerates processes that exit mid-scan.
+//!
+//! The start-time parse repeats weir-sensor's few lines on purpose: the sensor embeds this crate, so this
+//! crate cannot depend on it.
+
+use std::path::{Path, PathBuf};
+
+/// Numeric entries of /proc, ascending.
+pub fn pids(proc_root: &Path) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir(proc_root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<u32> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// The number inside a namespace or socket link target: `net:[4026531840]`, `socket:[12345]`.
+pub fn bracketed_number(target: &str, prefix: &str) -> Option<u64> {
+    target.strip_prefix(prefix)?.strip_prefix(":[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// Network namespace inode of a process.
+pub fn netns(proc_root: &Path, pid: u32) -> Option<u64> {
+    let target = std::fs::read_link(proc_root.join(pid.to_string()).join("ns/net")).ok()?;
+    bracketed_number(target.to_str()?, "net")
+}
+
+/// `starttime` (field 22, clock ticks since boot) of a /proc/PID/stat line; the comm may hold spaces and `)`.
+pub fn parse_starttime(stat: &str) -> Option<u64> {
+    let close = stat.rfind(')')?;
+    stat.get(close + 1..)?.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Nanoseconds per clock tick of `starttime`.
+pub fn ns_per_tick() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    1_000_000_000 / hz
+}
+
+/// Process start time in nanoseconds since boot, rounded to a tick exactly as the sensor computes it.
+pub fn start_time_ns(proc_root: &Path, pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    Some(parse_starttime(&stat)?.saturating_mul(ns_per_tick()))
+}
+
+/// Target of /proc/PID/exe (with the kernel's ` (deleted)` suffix kept: a replaced binary is worth seeing).
+pub fn exe(proc_root: &Path, pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(proc_root.join(pid.to_string()).join("exe")).ok()
+}
+
+/// Target of /proc/PID/cwd.
+pub fn cwd(proc_root: &Path, pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(proc_root.join(pid.to_string()).join("cwd")).ok()
+}
+
+/// Socket inodes behind a process's file descriptors, calling `found` for each; stops after `budget` fds.
+/// Returns how many fds were examined.
+pub fn socket_fds(proc_root: &Path, pid: u32, budget: usize, mut found: impl FnMut(u64)) -> usize {
+    let Ok(rd) = std::fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else {
+        return 0;
+    };
+    let mut seen = 0;
+    for entry in rd.flatten() {
+        if seen >= budget {
+            break;
+        }
+        seen += 1;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if let Some(inode) = target.to_str().and_then(|t| bracketed_number(t, "socket")) {
+            found(inode);
+        }
+    }
+    seen
+}
