@@ -61,3 +61,49 @@ pub fn parse_json(json: &[u8], src: &str) -> Result<Vec<AuditableCrate>, HostSca
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn parses_the_dependency_list() {
+        let json = br#"{"packages":[{"name":"app","version":"0.1.0","source":"local","root":true,"dependencies":[1]},
+            {"name":"serde","version":"1.0.200","source":"crates.io"}]}"#;
+        let crates = parse(&zlib(json), 1 << 20, "/usr/bin/app").unwrap();
+        assert_eq!(crates.len(), 2);
+        assert_eq!(crates[1].name, "serde");
+        assert_eq!(crates[1].source, "crates.io");
+    }
+
+    #[test]
+    fn errors_name_the_binary() {
+        let err = parse(b"not zlib", 1 << 20, "/usr/bin/app").unwrap_err().to_string();
+        assert!(err.starts_with("/usr/bin/app: line 0: .dep-v0: not zlib data"), "{err}");
+        let err = parse(&zlib(br#"{"packages":[{"name":"x"}]}"#), 1 << 20, "/b").unwrap_err().to_string();
+        assert!(err.contains("packages[0].version"), "{err}");
+        let err = parse(&zlib(&[b' '; 4096]), 100, "/b").unwrap_err().to_string();
+        assert!(err.contains("100-byte limit"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&bytes, 1 << 16, "fuzz");
+            let _ = parse(&zlib(&bytes), 1 << 16, "fuzz");
+        }
+
+        #[test]
+        fn json_shapes_never_panic(json in r#"\{"packages":\[(\{("name"|"version"|"source"):("[a-z0-9.]{0,5}"|1|null|\[\]),?\},?){0,4}\]\}"#) {
+            let _ = parse_json(json.as_bytes(), "fuzz");
+        }
+    }
+}

@@ -96,3 +96,46 @@ pub fn earliest(dir: &Path) -> (Option<u64>, Vec<HostScanError>) {
     }
     (best, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    #[test]
+    fn line_times() {
+        assert_eq!(
+            parse_line_time("2025-06-24 14:36:25 startup archives unpack"),
+            Some((2025, 6, 24, 14, 36, 25))
+        );
+        assert_eq!(parse_line_time("2025-13-24 14:36:25 x"), None);
+        assert_eq!(parse_line_time("Jun 24 14:36:25 host dpkg"), None);
+        assert_eq!(parse_line_time("2025-06-24T14:36:25"), None);
+    }
+
+    #[test]
+    fn earliest_over_plain_and_gzip_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dpkg.log"), "2025-06-24 14:36:25 startup\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"2023-01-02 03:04:05 install base-files\nmore\n").unwrap();
+        std::fs::write(dir.path().join("dpkg.log.2.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join("dpkg.log.1"), "garbage\n").unwrap();
+        std::fs::write(dir.path().join("other.log"), "2001-01-01 00:00:00 x\n").unwrap();
+        let (best, errors) = earliest(dir.path());
+        let expected = local_to_epoch((2023, 1, 2, 3, 4, 5)).unwrap();
+        assert_eq!(best, Some(expected));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("dpkg.log.1: line 1:"), "{}", errors[0]);
+    }
+
+    proptest! {
+        #[test]
+        fn line_times_never_panic(line in ".{0,40}") {
+            if let Some(t) = parse_line_time(&line) {
+                let _ = local_to_epoch(t);
+            }
+        }
+    }
+}

@@ -101,3 +101,43 @@ pub fn owners(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn usr_merge_twins() {
+        assert_eq!(
+            usr_merge_spellings("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            ["/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"]
+        );
+        assert_eq!(usr_merge_spellings("/bin/sh"), ["/bin/sh", "/usr/bin/sh"]);
+        assert_eq!(usr_merge_spellings("/lib64/ld-linux-x86-64.so.2")[1], "/usr/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(usr_merge_spellings("/usr/share/doc/x"), ["/usr/share/doc/x"]);
+        assert_eq!(usr_merge_spellings("/library/x"), ["/library/x"]);
+    }
+
+    #[test]
+    fn list_names() {
+        assert_eq!(list_package_name("libc6:amd64.list"), Some("libc6:amd64"));
+        assert_eq!(list_package_name("bash.list"), Some("bash"));
+        assert_eq!(list_package_name(".list"), None);
+        assert_eq!(list_package_name("bash.md5sums"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn spellings_never_panic_and_keep_the_original(path in ".{0,80}") {
+            let s = usr_merge_spellings(&path);
+            prop_assert_eq!(&s[0], &path);
+            prop_assert!(s.len() <= 2);
+        }
+
+        #[test]
+        fn list_names_never_panic(name in ".{0,40}") {
+            let _ = list_package_name(&name);
+        }
+    }
+}

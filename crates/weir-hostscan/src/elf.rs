@@ -107,3 +107,38 @@ pub fn read_section<R: Read + Seek>(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn reads_a_section_of_a_real_binary() {
+        // The test binary itself is ELF64 LE with a .text section and a section-name table.
+        let exe = std::env::current_exe().unwrap();
+        let mut f = std::fs::File::open(&exe).unwrap();
+        let strtab = read_section(&mut f, ".shstrtab", 1 << 20, "self").unwrap().expect(".shstrtab");
+        assert!(strtab.windows(6).any(|w| w == b".text\0"));
+        assert_eq!(read_section(&mut f, ".no-such-section", 1 << 20, "self").unwrap(), None);
+        let err = read_section(&mut f, ".shstrtab", 1, "self").unwrap_err().to_string();
+        assert!(err.starts_with("self: line 0: section .shstrtab is"), "{err}");
+    }
+
+    #[test]
+    fn non_elf_is_none() {
+        let mut c = Cursor::new(b"#!/bin/sh\necho hi\n".repeat(10));
+        assert_eq!(read_section(&mut c, ".text", 100, "script").unwrap(), None);
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(mut bytes in proptest::collection::vec(any::<u8>(), 0..4096), elf_head in any::<bool>()) {
+            if elf_head && bytes.len() >= 6 {
+                bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+            }
+            let _ = read_section(&mut Cursor::new(bytes), ".go.buildinfo", 1 << 16, "fuzz");
+        }
+    }
+}

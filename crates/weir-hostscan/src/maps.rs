@@ -42,3 +42,39 @@ pub fn mapped_files(text: &str, max: usize) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn file_backed_lines_only() {
+        let text = "\
+55d0c0a00000-55d0c0a28000 r--p 00000000 fe:00 1234                       /usr/bin/python3.11
+55d0c0a28000-55d0c0b00000 r-xp 00028000 fe:00 1234                       /usr/bin/python3.11
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0                          [heap]
+7f0000100000-7f0000200000 rw-p 00000000 00:00 0
+7f0000300000-7f0000400000 r-xp 00000000 fe:00 99                         /tmp/a lib with spaces.so (deleted)
+7fff00000000-7fff00002000 r-xp 00000000 00:00 0                          [vdso]
+";
+        assert_eq!(
+            mapped_files(text, 100),
+            ["/usr/bin/python3.11", "/tmp/a lib with spaces.so (deleted)"]
+        );
+        assert_eq!(mapped_files(text, 1), ["/usr/bin/python3.11"]);
+    }
+
+    proptest! {
+        #[test]
+        fn maps_lines_never_panic(line in ".{0,200}") {
+            let _ = mapped_path(&line);
+        }
+
+        #[test]
+        fn paths_survive(path in "/[a-z0-9 ._-]{1,60}", inode in 1u64..1_000_000) {
+            let line = format!("7f00-7f01 r-xp 00000000 fe:00 {inode}    {path}");
+            prop_assert_eq!(mapped_path(&line), Some(path.as_str()));
+        }
+    }
+}

@@ -112,3 +112,79 @@ pub fn is_exposed(entry: &SocketEntry, proto: Proto) -> bool {
     };
     accepting && entry.inode != 0 && !is_loopback(&entry.address)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0 100 0 0 10 0
+   1: 0100CB0A:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1002 1 0 100 0 0 10 0
+   2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1003 1 0 100 0 0 10 0
+   3: 0100CB0A:1F90 0200CB0A:D431 01 00000000:00000000 00:00000000 00000000     0        0 1004 1 0 100 0 0 10 0
+   4: garbage
+";
+
+    #[test]
+    fn tcp_table_keeps_non_loopback_listeners_only() {
+        let (rows, errors) = parse_table(TCP, "/proc/1/net/tcp");
+        assert_eq!(rows.len(), 4);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().starts_with("/proc/1/net/tcp: line 6:"), "{}", errors[0]);
+        let exposed: Vec<_> = rows.iter().filter(|r| is_exposed(r, Proto::Tcp)).collect();
+        let addrs: Vec<String> = exposed.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
+        assert_eq!(addrs, ["10.203.0.1:8080", "0.0.0.0:22"]);
+    }
+
+    #[test]
+    fn ipv6_addresses_decode_word_by_word() {
+        // ::1 and ::ffff:127.0.0.1 as the kernel prints them on a little-endian host.
+        let v6_loop = parse_hex_address("00000000000000000000000001000000").unwrap();
+        assert_eq!(v6_loop, "::1".parse::<IpAddr>().unwrap());
+        assert!(is_loopback(&v6_loop));
+        let mapped = parse_hex_address("0000000000000000FFFF00000100007F").unwrap();
+        assert_eq!(mapped, "::ffff:127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(is_loopback(&mapped));
+        let global = parse_hex_address("000000FD000000000000000002000000").unwrap();
+        assert_eq!(global, "fd00::2".parse::<IpAddr>().unwrap());
+        assert!(!is_loopback(&global));
+    }
+
+    #[test]
+    fn udp_only_unconnected_bound_sockets_count() {
+        let unbound = SocketEntry {
+            address: "0.0.0.0".parse().unwrap(),
+            port: 0,
+            state: 7,
+            inode: 5,
+        };
+        assert!(!is_exposed(&unbound, Proto::Udp));
+        let bound = SocketEntry { port: 53, ..unbound.clone() };
+        assert!(is_exposed(&bound, Proto::Udp));
+        let connected = SocketEntry { state: 1, ..bound.clone() };
+        assert!(!is_exposed(&connected, Proto::Udp));
+    }
+
+    proptest! {
+        #[test]
+        fn socket_lines_never_panic(line in ".{0,200}") {
+            let _ = parse_line(&line, "/proc/net/tcp", 2);
+        }
+
+        #[test]
+        fn socket_lines_from_fields_never_panic(fields in proptest::collection::vec("[0-9A-Fa-f:]{0,40}", 0..14)) {
+            let _ = parse_line(&fields.join(" "), "/proc/net/tcp6", 2);
+        }
+
+        #[test]
+        fn v4_roundtrip(a in any::<[u8; 4]>(), port in any::<u16>(), inode in 1u64..u64::MAX) {
+            let word = u32::from_ne_bytes(a);
+            let line = format!("0: {word:08X}:{port:04X} 00000000:0000 0A 0:0 0:0 0 0 0 {inode}");
+            let e = parse_line(&line, "t", 1).unwrap();
+            prop_assert_eq!(e.address, IpAddr::V4(Ipv4Addr::from(a)));
+            prop_assert_eq!(e.port, port);
+            prop_assert_eq!(e.inode, inode);
+        }
+    }
+}

@@ -81,3 +81,40 @@ pub fn socket_fds(proc_root: &Path, pid: u32, budget: usize, mut found: impl FnM
     }
     seen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn own_process() {
+        let me = std::process::id();
+        let proc_root = Path::new("/proc");
+        assert!(pids(proc_root).contains(&me));
+        assert!(netns(proc_root, me).is_some());
+        assert_eq!(exe(proc_root, me).unwrap(), std::env::current_exe().unwrap());
+        assert!(start_time_ns(proc_root, me).unwrap() > 0);
+        assert_eq!(parse_starttime("1 (a) b) c) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0"), Some(4242));
+        assert_eq!(bracketed_number("socket:[123]", "socket"), Some(123));
+        assert_eq!(bracketed_number("pipe:[123]", "socket"), None);
+    }
+
+    #[test]
+    fn socket_fds_sees_an_open_socket() {
+        use std::os::unix::fs::MetadataExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd_path = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&listener));
+        let inode = std::fs::metadata(fd_path).unwrap().ino();
+        let mut found = Vec::new();
+        socket_fds(Path::new("/proc"), std::process::id(), usize::MAX, |i| found.push(i));
+        assert!(found.contains(&inode));
+    }
+
+    proptest! {
+        #[test]
+        fn stat_lines_never_panic(line in ".{0,200}") {
+            let _ = parse_starttime(&line);
+        }
+    }
+}

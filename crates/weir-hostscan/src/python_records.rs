@@ -116,3 +116,35 @@ pub fn owners(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn site_dirs_and_record_paths() {
+        assert_eq!(
+            site_dir_of("/usr/lib/python3/dist-packages/yaml/_yaml.cpython-311-x86_64-linux-gnu.so"),
+            Some(PathBuf::from("/usr/lib/python3/dist-packages"))
+        );
+        assert_eq!(site_dir_of("/usr/lib/x86_64-linux-gnu/libc.so.6"), None);
+        assert_eq!(site_dir_of("/x/site-packages"), None);
+        assert_eq!(record_path("yaml/_yaml.so,sha256=abc,123"), Some("yaml/_yaml.so".into()));
+        assert_eq!(record_path("\"odd,name \"\"q\"\".so\",,"), Some("odd,name \"q\".so".into()));
+        assert_eq!(record_path("\"unterminated"), None);
+        assert_eq!(normalize(Path::new("/s/site-packages/../../bin/x")), PathBuf::from("/bin/x"));
+    }
+
+    proptest! {
+        #[test]
+        fn record_lines_never_panic(line in ".{0,80}") {
+            let _ = record_path(&line);
+        }
+
+        #[test]
+        fn site_dir_never_panics(path in ".{0,80}") {
+            let _ = site_dir_of(&path);
+        }
+    }
+}

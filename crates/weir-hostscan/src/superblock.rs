@@ -95,3 +95,62 @@ pub fn device_candidates(m: &RootMount) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Cursor;
+
+    fn image(magic: u16, lo: u32, hi: u8) -> Vec<u8> {
+        let mut img = vec![0u8; 4096];
+        let sb = &mut img[1024..2048];
+        sb[EXT_MAGIC_OFFSET..EXT_MAGIC_OFFSET + 2].copy_from_slice(&magic.to_le_bytes());
+        sb[EXT_MKFS_TIME_OFFSET..EXT_MKFS_TIME_OFFSET + 4].copy_from_slice(&lo.to_le_bytes());
+        sb[EXT_MKFS_TIME_HI_OFFSET] = hi;
+        img
+    }
+
+    #[test]
+    fn synthetic_superblocks() {
+        assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 1_600_000_000, 0))).unwrap(), Some(1_600_000_000));
+        assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 0, 0))).unwrap(), None);
+        assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 5, 1))).unwrap(), Some((1 << 32) + 5));
+        let err = ext4_created(&mut Cursor::new(image(0x1234, 5, 0))).unwrap_err().to_string();
+        assert!(err.contains("magic 0x1234"), "{err}");
+        let err = ext4_created(&mut Cursor::new(vec![0u8; 1500])).unwrap_err().to_string();
+        assert!(err.contains("only 476 of 1024"), "{err}");
+    }
+
+    #[test]
+    fn root_mount_is_the_topmost() {
+        let mi = "\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+90 27 0:50 / / rw shared:1 - overlay overlay rw,lowerdir=/a
+bad line
+";
+        let m = root_mount(mi).unwrap();
+        assert_eq!((m.major, m.minor, m.fstype.as_str()), (0, 50, "overlay"));
+        let m = root_mount(&mi.lines().take(2).collect::<Vec<_>>().join("\n")).unwrap();
+        assert_eq!((m.major, m.minor, m.fstype.as_str(), m.source.as_str()), (254, 0, "ext4", "/dev/vda"));
+        assert_eq!(root_mount("22 27 0:21 / /proc rw - proc proc rw"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_superblocks_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..3000), magic in any::<bool>()) {
+            let mut bytes = bytes;
+            if magic && bytes.len() > 1024 + 0x3A {
+                bytes[1024 + 0x38] = 0x53;
+                bytes[1024 + 0x39] = 0xEF;
+            }
+            let _ = ext4_created(&mut Cursor::new(bytes));
+        }
+
+        #[test]
+        fn mountinfo_never_panics(text in "(([0-9: /a-z-]{0,30})\n){0,6}") {
+            let _ = root_mount(&text);
+        }
+    }
+}
