@@ -103,6 +103,9 @@ pub struct RuleStats {
     pub true_positives: u64,
     pub false_positives: u64,
     pub benign: u64,
+    /// Response actions sent (or refused) for this rule; in shadow mode,
+    /// the actions it would have taken.
+    pub actions: u64,
 }
 
 /// Filters for [`AlertStore::list`].
@@ -185,6 +188,7 @@ impl AlertStore {
         let conn = Connection::open(path).map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(crate::suppress::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(crate::actions::SCHEMA).map_err(open_err)?;
         Ok(AlertStore { conn })
     }
 
@@ -225,7 +229,7 @@ impl AlertStore {
             let open: Option<i64> = tx
                 .query_row(
                     "SELECT id FROM alerts WHERE rule_id = ?1 AND group_key = ?2 AND mode = ?3
-                     AND state = 'open' AND last_unix_ns >= ?4 ORDER BY last_unix_ns DESC LIMIT 1",
+                     AND state NOT IN ('true_positive', 'false_positive', 'benign') AND last_unix_ns >= ?4 ORDER BY last_unix_ns DESC LIMIT 1",
                     params![m.rule_id, m.group_key, m.mode.as_str(), window_start],
                     |row| row.get(0),
                 )
@@ -341,10 +345,14 @@ impl AlertStore {
              SUM(state = 'true_positive'), SUM(state = 'false_positive'), SUM(state = 'benign')
              FROM alerts GROUP BY rule_id, mode ORDER BY SUM(count) DESC",
         )?;
+        let actions = crate::actions::per_rule(&self.conn)?;
         let rows = stmt.query_map([], |row| {
             let mode: String = row.get(2)?;
+            let rule_id: String = row.get(0)?;
+            let (taken, would_be) = actions.get(&rule_id).copied().unwrap_or_default();
             Ok(RuleStats {
-                rule_id: row.get(0)?,
+                actions: if mode == "shadow" { would_be } else { taken },
+                rule_id,
                 rule_title: row.get(1)?,
                 mode: if mode == "shadow" { Mode::Shadow } else { Mode::Alert },
                 alerts: row.get::<_, i64>(3)? as u64,
@@ -387,8 +395,10 @@ impl AlertStore {
             .optional()?;
         match state.as_deref() {
             None => return Err(AlertError::Invalid(format!("no alert {alert_id}"))),
-            Some("open") => {}
-            Some(other) => return Err(AlertError::Invalid(format!("alert {alert_id} is already {other}"))),
+            Some(resolved @ ("true_positive" | "false_positive" | "benign")) => {
+                return Err(AlertError::Invalid(format!("alert {alert_id} is already {resolved}")))
+            }
+            Some(_) => {}
         }
         tx.execute(
             "UPDATE alerts SET state = ?2 WHERE id = ?1",
@@ -413,12 +423,12 @@ impl AlertStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Promotes a rule to `alert` or demotes it to `shadow`, overriding what
+    /// Sets a rule's mode (shadow, alert, respond, enforce), overriding what
     /// its file says; every change is kept with who, when and why.
     pub fn set_rule_mode(
         &mut self,
         rule_id: &str,
-        mode: Mode,
+        mode: weir_rules::Mode,
         who: &str,
         note: &str,
         at_unix_ns: u64,
@@ -440,13 +450,77 @@ impl AlertStore {
     }
 
     /// Mode overrides set by promote/demote, by rule id.
-    pub fn rule_modes(&self) -> Result<std::collections::HashMap<String, Mode>, AlertError> {
+    pub fn rule_modes(&self) -> Result<std::collections::HashMap<String, weir_rules::Mode>, AlertError> {
         let mut stmt = self.conn.prepare("SELECT rule_id, mode FROM rule_modes")?;
         let rows = stmt.query_map([], |r| {
             let mode: String = r.get(1)?;
-            Ok((r.get(0)?, if mode == "shadow" { Mode::Shadow } else { Mode::Alert }))
+            Ok((
+                r.get(0)?,
+                weir_rules::Mode::parse(&mode).unwrap_or(weir_rules::Mode::Shadow),
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Mode changes of a rule (mode, who, when, note), oldest first.
+    pub fn rule_mode_changes(&self, rule_id: &str) -> Result<Vec<(String, String, u64, String)>, AlertError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT mode, who, at_unix_ns, note FROM rule_mode_changes WHERE rule_id = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map(params![rule_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a response action the collector decided.
+    pub fn record_action(&mut self, action: &crate::actions::ActionRecord) -> Result<(), AlertError> {
+        crate::actions::insert(&self.conn, action)
+    }
+
+    /// Records a host's answer to a command; `false` if the command is unknown.
+    pub fn complete_action(
+        &mut self,
+        command_id: &str,
+        result: &str,
+        host_latency_us: u64,
+        done_unix_ns: u64,
+    ) -> Result<bool, AlertError> {
+        crate::actions::complete(&self.conn, command_id, result, host_latency_us, done_unix_ns)
+    }
+
+    /// Response actions, newest first (of one alert when given).
+    pub fn actions(
+        &self,
+        alert_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<crate::actions::ActionRecord>, AlertError> {
+        crate::actions::list(&self.conn, alert_id, limit)
+    }
+
+    /// Records a state change of an alert (triage, escalation) with who and why.
+    pub fn transition(
+        &mut self,
+        alert_id: i64,
+        state: &str,
+        who: &str,
+        note: &str,
+        at_unix_ns: u64,
+    ) -> Result<(), AlertError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE alerts SET state = ?2 WHERE id = ?1 AND state NOT IN ('true_positive', 'false_positive', 'benign')",
+            params![alert_id, state],
+        )?;
+        if n == 0 {
+            return Err(AlertError::Invalid(format!("no unresolved alert {alert_id}")));
+        }
+        tx.execute(
+            "INSERT INTO transitions (alert_id, at_unix_ns, state, who, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![alert_id, at_unix_ns as i64, state, who, note],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Silences a rule for a scope until an expiry; returns its id.

@@ -16,8 +16,11 @@ use serde_json::{Map, Value};
 use weir_event::Event;
 use weir_rules::{weir_fields, CorrelationHit, Correlator, FieldValue, Fields, RuleIdx, RuleMeta, RuleSet};
 
+use crate::actions::ActionRecord;
 use crate::alerts::{AlertError, AlertStore, Mode, Recorded, RuleMatch};
 use crate::exceptions::Exceptions;
+use crate::response::{self, Decision, ResponseConfig, ResponseGate, ResponseHooks};
+use weir_rules::Mode as RuleMode;
 
 /// Detection settings.
 #[derive(Debug, Clone)]
@@ -34,6 +37,23 @@ pub struct DetectConfig {
     pub save_every: Duration,
     /// Known-good activity per rule (kept outside the rules).
     pub exceptions: Exceptions,
+    /// Guardrails of automated response, and the text they were read from
+    /// (part of the policy version recorded with every action).
+    pub response: ResponseConfig,
+    pub response_text: String,
+    /// Where commands go and action records are kept; `None`: no response.
+    pub hooks: Option<Arc<dyn ResponseHooks>>,
+}
+
+/// The current in-kernel enforcement set, for the transport to push to hosts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnforceSet {
+    /// `enforce_set` payload (JSON list of exec predicates).
+    pub payload: String,
+    /// Policy version it belongs to.
+    pub version: String,
+    /// Rules in enforce mode that are not simple exec predicates, with why.
+    pub not_enforceable: Vec<(String, String)>,
 }
 
 impl Default for DetectConfig {
@@ -45,6 +65,9 @@ impl Default for DetectConfig {
             state_path: None,
             save_every: Duration::from_secs(5),
             exceptions: Exceptions::default(),
+            response: ResponseConfig::default(),
+            response_text: String::new(),
+            hooks: None,
         }
     }
 }
@@ -60,6 +83,13 @@ pub struct DetectStats {
     pub correlation_hits: AtomicU64,
     /// Matches let through by an exception.
     pub excepted: AtomicU64,
+    /// Commands sent to hosts, actions refused by a guardrail, shadow would-be actions.
+    pub actions_sent: AtomicU64,
+    pub actions_refused: AtomicU64,
+    pub actions_shadow: AtomicU64,
+    pub breakers_tripped: AtomicU64,
+    /// Time from the event to the command being sent, last value (µs).
+    pub last_decision_latency_us: AtomicU64,
 }
 
 struct Job {
@@ -74,6 +104,7 @@ pub struct Detector {
     worker: Option<JoinHandle<()>>,
     stats: Arc<DetectStats>,
     rules: usize,
+    enforce: Arc<std::sync::Mutex<EnforceSet>>,
 }
 
 impl Detector {
@@ -85,6 +116,8 @@ impl Detector {
         let worker_stats = stats.clone();
         let rule_count = rules.rules().len();
         let realert_ns = config.realert.as_nanos() as u64;
+        let enforce = Arc::new(std::sync::Mutex::new(EnforceSet::default()));
+        let worker_enforce = enforce.clone();
         let worker = std::thread::Builder::new()
             .name("weir-detect".into())
             .spawn(move || {
@@ -93,7 +126,12 @@ impl Detector {
                     restore_state(&mut correlator, path);
                 }
                 let exceptions = std::mem::take(&mut config.exceptions);
+                let gate = ResponseGate::new(config.response.clone(), String::new());
                 let mut worker = Worker {
+                    gate,
+                    hooks: config.hooks.clone(),
+                    response_text: std::mem::take(&mut config.response_text),
+                    enforce: worker_enforce,
                     rules: &rules,
                     store,
                     stats: worker_stats,
@@ -125,7 +163,13 @@ impl Detector {
             worker: Some(worker),
             stats,
             rules: rule_count,
+            enforce,
         })
+    }
+
+    /// The enforcement set as of the last mode refresh (every few seconds).
+    pub fn enforce_set(&self) -> EnforceSet {
+        self.enforce.lock().unwrap().clone()
     }
 
     /// Queues stored events for detection; waits while the queue is full.
@@ -178,7 +222,18 @@ struct Worker<'r> {
     correlator: Correlator,
     exceptions: Exceptions,
     /// Promote/demote overrides from the alert store, re-read every few seconds.
-    modes: std::collections::HashMap<String, Mode>,
+    modes: std::collections::HashMap<String, RuleMode>,
+    gate: ResponseGate,
+    hooks: Option<Arc<dyn ResponseHooks>>,
+    response_text: String,
+    enforce: Arc<std::sync::Mutex<EnforceSet>>,
+}
+
+/// A match with what deciding its actions needs.
+struct Found {
+    m: RuleMatch,
+    rule: usize,
+    ecs: Map<String, Value>,
 }
 
 /// Loads saved correlation state; a file that cannot be read is kept aside
@@ -213,8 +268,11 @@ fn now_unix_ns() -> u64 {
 impl Worker<'_> {
     fn run(&mut self, matcher: &mut weir_rules::Matcher<'_>, job: Job) {
         let mut hits: Vec<RuleIdx> = Vec::new();
-        let mut found = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         for event in &job.events {
+            if let Some(weir_event::event::Body::Action(a)) = &event.body {
+                self.action_done(a, event.time_unix_ns);
+            }
             let ecs = weir_event::ecs::to_ecs(event);
             let fields = weir_fields(&ecs);
             hits.clear();
@@ -225,18 +283,32 @@ impl Worker<'_> {
                     self.stats.excepted.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                let mode = self.mode(meta);
                 let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
-                m.mode = self.mode(meta);
-                found.push(m);
+                m.mode = alert_mode(mode);
+                found.push(Found {
+                    m,
+                    rule: hit.0 as usize,
+                    ecs: if meta.weir.respond.is_empty() && self.hooks.is_none() {
+                        Map::new()
+                    } else {
+                        ecs.clone()
+                    },
+                });
             }
             for hit in self.correlator.observe(&hits, event.time_unix_ns, &fields) {
                 self.stats.correlation_hits.fetch_add(1, Ordering::Relaxed);
                 let meta = &self.rules.rules()[hit.rule.0 as usize];
+                let mode = self.mode(meta);
                 let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
                 m.group_key = correlation_group(&hit);
-                m.mode = self.mode(meta);
+                m.mode = alert_mode(mode);
                 m.summary = correlation_summary(meta, &hit);
-                found.push(m);
+                found.push(Found {
+                    m,
+                    rule: hit.rule.0 as usize,
+                    ecs: ecs.clone(),
+                });
             }
         }
         self.stats.events.fetch_add(job.events.len() as u64, Ordering::Relaxed);
@@ -244,17 +316,30 @@ impl Worker<'_> {
             return;
         }
         self.stats.matches.fetch_add(found.len() as u64, Ordering::Relaxed);
-        match self.store.record(&found, self.realert_ns) {
+        let matches: Vec<RuleMatch> = found.iter().map(|f| f.m.clone()).collect();
+        match self.store.record(&matches, self.realert_ns) {
             Ok(recorded) => {
-                for (m, r) in found.iter().zip(recorded) {
-                    if let Recorded::Opened(id) = r {
-                        let counter = match m.mode {
-                            Mode::Alert => &self.stats.alerts_opened,
-                            Mode::Shadow => &self.stats.shadow_opened,
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(alert = id, rule = %m.rule_title, host = %m.host_id, mode = ?m.mode, "{}", m.summary);
-                    }
+                for (f, r) in found.iter().zip(recorded) {
+                    let alert_id = match r {
+                        Recorded::Opened(id) => {
+                            let counter = match f.m.mode {
+                                Mode::Alert => &self.stats.alerts_opened,
+                                Mode::Shadow => &self.stats.shadow_opened,
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(alert = id, rule = %f.m.rule_title, host = %f.m.host_id, mode = ?f.m.mode, "{}", f.m.summary);
+                            if f.m.mode == Mode::Alert {
+                                if let Some(hooks) = &self.hooks {
+                                    hooks.alert_opened(id, &f.m, &f.ecs);
+                                }
+                            }
+                            id
+                        }
+                        Recorded::Folded(id) => id,
+                        // A replay must not act twice; a suppressed match does not act.
+                        Recorded::Duplicate | Recorded::Suppressed(_) => continue,
+                    };
+                    self.respond(f, alert_id);
                 }
             }
             Err(e) => {
@@ -262,6 +347,220 @@ impl Worker<'_> {
                 tracing::error!("recording {} rule matches: {e}", found.len());
             }
         }
+    }
+
+    /// Decides and carries out the rule's response actions for one match.
+    fn respond(&mut self, f: &Found, alert_id: i64) {
+        let meta = &self.rules.rules()[f.rule];
+        if meta.weir.respond.is_empty() {
+            return;
+        }
+        let Some(hooks) = self.hooks.clone() else { return };
+        let now = now_unix_ns();
+        // The mode now, not when the batch was matched: a breaker tripped by
+        // an earlier match of this batch already demoted the rule.
+        let mode = self.mode(meta);
+        let decisions = self.gate.decide(meta, mode, &f.m.host_id, Some(alert_id), &f.ecs, now);
+        for decision in decisions {
+            let (command, mode, status, result) = match decision {
+                Decision::Send(command) => {
+                    let mode = if command.dry_run { "dry_run" } else { "respond" };
+                    let sent = hooks.send_command(&f.m.host_id, command.clone());
+                    let latency = now.saturating_sub(f.m.time_unix_ns) / 1000;
+                    self.stats.last_decision_latency_us.store(latency, Ordering::Relaxed);
+                    match sent {
+                        Ok(()) => {
+                            self.stats.actions_sent.fetch_add(1, Ordering::Relaxed);
+                            (command, mode, "sent", String::new())
+                        }
+                        Err(e) => (command, mode, "error", format!("error: {e}")),
+                    }
+                }
+                Decision::Run { name, argv } => {
+                    let command = weir_event::Command {
+                        action: format!("command:{name}"),
+                        rule_id: meta.id.clone(),
+                        alert_id,
+                        policy_version: self.gate.policy_version().to_string(),
+                        command_id: format!("{}-run-{}", alert_id, now),
+                        target: name.clone(),
+                        ..Default::default()
+                    };
+                    run_collector_command(hooks.clone(), command.clone(), argv, &f.m);
+                    self.stats.actions_sent.fetch_add(1, Ordering::Relaxed);
+                    (command, "respond", "sent", String::new())
+                }
+                Decision::WouldDo(command) => {
+                    self.stats.actions_shadow.fetch_add(1, Ordering::Relaxed);
+                    let result = format!("shadow: would {} {}", command.action, command.target);
+                    (command, "shadow", "shadow", result)
+                }
+                Decision::Refused { command, why } => {
+                    self.stats.actions_refused.fetch_add(1, Ordering::Relaxed);
+                    (command, "respond", "refused", format!("refused: {why}"))
+                }
+                Decision::Tripped { command, budget } => {
+                    self.stats.actions_refused.fetch_add(1, Ordering::Relaxed);
+                    self.stats.breakers_tripped.fetch_add(1, Ordering::Relaxed);
+                    let why = format!(
+                        "refused: response budget of {} actions per {} s spent; rule demoted to shadow",
+                        budget.max_actions,
+                        budget.window.as_secs()
+                    );
+                    self.trip_breaker(meta, &f.m, &why, now);
+                    (command, "respond", "refused", why)
+                }
+            };
+            let done = (status != "sent").then_some(now);
+            let record = ActionRecord {
+                command_id: command.command_id.clone(),
+                alert_id: Some(alert_id),
+                rule_id: meta.id.clone(),
+                host_id: f.m.host_id.clone(),
+                action: command.action.clone(),
+                target: command.target.clone(),
+                mode: mode.to_string(),
+                status: status.to_string(),
+                result: result.clone(),
+                policy_version: command.policy_version.clone(),
+                event_unix_ns: f.m.time_unix_ns,
+                decided_unix_ns: now,
+                done_unix_ns: done,
+                host_latency_us: None,
+            };
+            if let Err(e) = self.store.record_action(&record) {
+                tracing::error!("recording action {}: {e}", record.command_id);
+            }
+            if status == "refused" || status == "error" {
+                // Collector-side outcomes go to the evidence log like host results.
+                hooks.record_action(weir_event::Action {
+                    action: command.action,
+                    target: command.target,
+                    rule_id: meta.id.clone(),
+                    result,
+                    latency_us: 0,
+                    command_id: command.command_id,
+                    host_id: f.m.host_id.clone(),
+                    policy_version: command.policy_version,
+                    dry_run: command.dry_run,
+                    alert_id,
+                });
+            }
+        }
+    }
+
+    /// Demotes a rule whose budget ran out and raises an alert saying so.
+    fn trip_breaker(&mut self, meta: &RuleMeta, m: &RuleMatch, why: &str, now: u64) {
+        tracing::warn!(rule = %meta.id, "{why}");
+        self.modes.insert(meta.id.clone(), RuleMode::Shadow);
+        if let Err(e) = self
+            .store
+            .set_rule_mode(&meta.id, RuleMode::Shadow, "circuit-breaker", why, now)
+        {
+            tracing::error!("demoting rule {}: {e}", meta.id);
+        }
+        self.publish_policy();
+        let alert = RuleMatch {
+            rule_id: BREAKER_RULE_ID.to_string(),
+            rule_title: "Response circuit breaker tripped".to_string(),
+            level: "high".to_string(),
+            mode: Mode::Alert,
+            host_id: m.host_id.clone(),
+            group_key: meta.id.clone(),
+            actor: String::new(),
+            summary: format!("rule {} ({}): {why}", meta.id, meta.title),
+            // Not an event of the host: numbered by time, like correlation hits.
+            event_seq: now,
+            evidence_leaf: m.evidence_leaf,
+            time_unix_ns: now,
+        };
+        match self.store.record(std::slice::from_ref(&alert), self.realert_ns) {
+            Ok(r) => {
+                if let (Some(Recorded::Opened(id)), Some(hooks)) = (r.first(), &self.hooks) {
+                    hooks.alert_opened(*id, &alert, &Map::new());
+                }
+            }
+            Err(e) => tracing::error!("recording the circuit breaker alert: {e}"),
+        }
+    }
+
+    /// A host (or collector command) answered: keep the result with the decision.
+    fn action_done(&mut self, a: &weir_event::Action, at: u64) {
+        if a.command_id.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.complete_action(&a.command_id, &a.result, a.latency_us, at) {
+            tracing::error!("recording the result of {}: {e}", a.command_id);
+        }
+    }
+}
+
+/// Rule id of the alert raised when a rule's response budget runs out.
+pub const BREAKER_RULE_ID: &str = "weir-response-circuit-breaker";
+
+/// Runs a configured collector command on its own thread (bounded to 30 s)
+/// and records its outcome as an action event.
+fn run_collector_command(
+    hooks: Arc<dyn ResponseHooks>,
+    command: weir_event::Command,
+    argv: Vec<String>,
+    m: &RuleMatch,
+) {
+    let env = [
+        ("WEIR_ALERT_ID", command.alert_id.to_string()),
+        ("WEIR_RULE_ID", m.rule_id.clone()),
+        ("WEIR_HOST_ID", m.host_id.clone()),
+        ("WEIR_ACTOR", m.actor.clone()),
+        ("WEIR_TARGET", m.group_key.clone()),
+    ];
+    let spawned = std::thread::Builder::new().name("weir-command".into()).spawn(move || {
+        let started = Instant::now();
+        let result = match std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        {
+            Err(e) => format!("error: starting {}: {e}", argv[0]),
+            Ok(mut child) => loop {
+                match child.try_wait() {
+                    Ok(Some(status)) if status.success() => break "ok".to_string(),
+                    Ok(Some(status)) => break format!("failed: {status}"),
+                    Ok(None) if started.elapsed() > Duration::from_secs(30) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break "failed: timed out after 30 s".to_string();
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) => break format!("error: {e}"),
+                }
+            },
+        };
+        hooks.record_action(weir_event::Action {
+            action: command.action,
+            target: command.target,
+            rule_id: command.rule_id,
+            result,
+            latency_us: started.elapsed().as_micros() as u64,
+            command_id: command.command_id,
+            host_id: "collector".into(),
+            policy_version: command.policy_version,
+            dry_run: false,
+            alert_id: command.alert_id,
+        });
+    });
+    if let Err(e) = spawned {
+        tracing::error!("starting a collector command thread: {e}");
+    }
+}
+
+fn alert_mode(mode: RuleMode) -> Mode {
+    if mode.alerts() {
+        Mode::Alert
+    } else {
+        Mode::Shadow
     }
 }
 
@@ -271,11 +570,32 @@ impl Worker<'_> {
             Ok(modes) => self.modes = modes,
             Err(e) => tracing::error!("reading rule mode overrides: {e}"),
         }
+        self.publish_policy();
+    }
+
+    /// Recomputes the policy version and the enforcement set from the modes.
+    fn publish_policy(&mut self) {
+        let rules = self.rules;
+        let modes: Vec<(&RuleMeta, RuleMode)> = rules.rules().iter().map(|m| (m, self.mode(m))).collect();
+        let version = response::policy_version(&self.response_text, modes.iter().map(|(m, mode)| (*m, *mode)));
+        let (payload, not_enforceable) = response::enforce_payload(modes.iter().map(|(m, mode)| (*m, *mode)));
+        self.gate.set_policy_version(version.clone());
+        let mut enforce = self.enforce.lock().unwrap();
+        if enforce.version != version || enforce.payload != payload {
+            for (rule, why) in &not_enforceable {
+                tracing::warn!(rule = %rule, "enforce mode: not a simple exec predicate ({why}); the collector still responds");
+            }
+            *enforce = EnforceSet {
+                payload,
+                version,
+                not_enforceable,
+            };
+        }
     }
 
     /// A rule's mode: a promote/demote override, else what its file says.
-    fn mode(&self, meta: &RuleMeta) -> Mode {
-        self.modes.get(&meta.id).copied().unwrap_or_else(|| mode_of(meta))
+    fn mode(&self, meta: &RuleMeta) -> RuleMode {
+        self.modes.get(&meta.id).copied().unwrap_or(meta.mode)
     }
 
     /// Lets time-driven rules (absence) fire when no events arrive.
@@ -298,7 +618,7 @@ impl Worker<'_> {
                     rule_id: meta.id.clone(),
                     rule_title: meta.title.clone(),
                     level: meta.level.clone(),
-                    mode: self.mode(meta),
+                    mode: alert_mode(self.mode(meta)),
                     host_id: host,
                     group_key: correlation_group(hit),
                     actor: String::new(),
@@ -345,13 +665,6 @@ fn correlation_summary(meta: &RuleMeta, hit: &CorrelationHit) -> String {
     format!("{kind} {} within {span_s:.1}s for {}", hit.value, group.join(" "))
 }
 
-fn mode_of(meta: &RuleMeta) -> Mode {
-    match meta.mode {
-        weir_rules::Mode::Alert => Mode::Alert,
-        weir_rules::Mode::Shadow => Mode::Shadow,
-    }
-}
-
 fn rule_match(
     meta: &RuleMeta,
     host_id: &str,
@@ -381,7 +694,7 @@ fn rule_match(
         rule_id: meta.id.clone(),
         rule_title: meta.title.clone(),
         level: meta.level.clone(),
-        mode: mode_of(meta),
+        mode: alert_mode(meta.mode),
         host_id: host,
         group_key,
         actor: text(ecs, "user.login")

@@ -237,10 +237,12 @@ fn promoting_a_staged_rule_makes_its_next_matches_alerts() {
     let mut store = AlertStore::open(&alerts).unwrap();
     let rule_id = "0b7e3c1e-55d2-4b6a-8d55-1f3a7c2e9d00";
     store
-        .set_rule_mode(rule_id, Mode::Alert, "alice", "quiet for a week", 1)
+        .set_rule_mode(rule_id, weir_detect::RuleMode::Alert, "alice", "quiet for a week", 1)
         .unwrap();
     assert!(
-        store.set_rule_mode(rule_id, Mode::Alert, " ", "", 1).is_err(),
+        store
+            .set_rule_mode(rule_id, weir_detect::RuleMode::Alert, " ", "", 1)
+            .is_err(),
         "who is required"
     );
 

@@ -16,6 +16,7 @@ mod compile;
 mod condition;
 pub mod correlation;
 mod error;
+pub mod exec_predicate;
 mod fields;
 mod matcher;
 mod pattern;
@@ -27,10 +28,12 @@ use std::path::{Path, PathBuf};
 
 pub use correlation::{CorrelationHit, Correlator};
 pub use error::{Location, RuleError, RuleErrorKind};
+pub use exec_predicate::ExecPredicate;
 pub use fields::{json_lookup, EventSource, FieldValue, Fields, SourcedJson};
 pub use matcher::Matcher;
 pub use rule::{
     CorrelationSpec, CorrelationType, Logsource, Mode, RuleMeta, RuleTests, SpikeSpec, Threshold, WeirBlock,
+    RESPONSE_ACTIONS,
 };
 pub use weir::{canonical, category_of_kind, is_weir_event, weir_fields, WeirFields};
 

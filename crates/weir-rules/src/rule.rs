@@ -17,12 +17,41 @@ pub struct Logsource {
     pub service: Option<String>,
 }
 
-/// Whether a rule's matches alert, or are only recorded (shadow mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// What a rule's matches do: only recorded (shadow), raise alerts, also run
+/// the rule's `respond` actions, or also kill matching execs in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
-    Alert,
     Shadow,
+    Alert,
+    Respond,
+    Enforce,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Shadow => "shadow",
+            Mode::Alert => "alert",
+            Mode::Respond => "respond",
+            Mode::Enforce => "enforce",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        Some(match text {
+            "shadow" => Mode::Shadow,
+            "alert" => Mode::Alert,
+            "respond" => Mode::Respond,
+            "enforce" => Mode::Enforce,
+            _ => return None,
+        })
+    }
+
+    /// Whether matches page people (everything but shadow).
+    pub fn alerts(self) -> bool {
+        self != Mode::Shadow
+    }
 }
 
 /// Inline rule tests from `weir.tests`.
@@ -33,6 +62,9 @@ pub struct RuleTests {
     /// Events that must not.
     pub no_match: Vec<Map<String, Json>>,
 }
+
+/// Host response actions a rule may name in `weir.respond`.
+pub const RESPONSE_ACTIONS: &[&str] = &["kill_process", "kill_tree", "isolate_host", "block_destination"];
 
 /// The `weir:` block of a rule.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -160,6 +192,9 @@ pub struct RuleMeta {
     /// Why the rule can never fire on Weir's events, if so.
     pub unsupported: Option<String>,
     pub correlation: Option<CorrelationSpec>,
+    /// The rule as an in-kernel exec predicate, when it is that simple
+    /// (`enforce` mode needs it); else why not.
+    pub exec_predicate: Result<crate::exec_predicate::ExecPredicate, String>,
 }
 
 /// One field test of a selection: `Field|mod|mod: values`.
@@ -521,9 +556,21 @@ fn weir_block(v: Option<&Yaml>) -> Result<WeirBlock, RuleErrorKind> {
             }
         }
     };
+    let respond = str_list(get("respond"), "weir.respond")?;
+    for action in &respond {
+        if !RESPONSE_ACTIONS.contains(&action.as_str()) && !action.starts_with("command:") {
+            return Err(field_err(
+                "weir.respond",
+                format!(
+                    "unknown action {action:?} (expected {}, or command:NAME for a configured collector command)",
+                    RESPONSE_ACTIONS.join(", ")
+                ),
+            ));
+        }
+    }
     Ok(WeirBlock {
         suppress: str_list(get("suppress"), "weir.suppress")?,
-        respond: str_list(get("respond"), "weir.respond")?,
+        respond,
         confirm: s(get("confirm")),
         mode,
         tests,
@@ -579,6 +626,10 @@ pub(crate) fn parse_doc(doc: &Yaml, origin: &str, text: &str) -> Result<RuleDoc,
         (None, Some(_)) => None,
         (None, None) => return Err(at(field_err("detection", "missing"))),
     };
+    let exec_predicate = match &detection {
+        Some(d) => crate::exec_predicate::derive(&logsource, d),
+        None => Err("a correlation rule is not a single exec".to_string()),
+    };
     let meta = RuleMeta {
         id: s(get("id")).unwrap_or_default(),
         name: s(get("name")),
@@ -594,6 +645,7 @@ pub(crate) fn parse_doc(doc: &Yaml, origin: &str, text: &str) -> Result<RuleDoc,
         origin: origin.to_string(),
         unsupported: None,
         correlation,
+        exec_predicate,
     };
     Ok(RuleDoc {
         meta,

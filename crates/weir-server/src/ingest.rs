@@ -408,11 +408,8 @@ async fn session(shared: Arc<Shared>, mut inbound: Streaming<SensorMessage>, tx:
             Some(Up::Result(result)) => {
                 let mut action = result.action.unwrap_or_default();
                 action.command_id = result.command_id;
-                action.target = if action.target.is_empty() {
-                    host_id.clone()
-                } else {
-                    format!("{}:{}", host_id, action.target)
-                };
+                // The stream's authenticated host, whatever the sensor put there.
+                action.host_id = host_id.clone();
                 let event = weir_event::Event {
                     time_unix_ns: now_unix_ns(),
                     body: Some(weir_event::event::Body::Action(action)),

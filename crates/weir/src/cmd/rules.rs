@@ -52,12 +52,17 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Make a staged (shadow) rule raise alerts; prints what it matched while staged first.
+    /// Make a staged (shadow) rule raise alerts (or respond, or enforce in the
+    /// kernel); prints what it matched and would have done while staged first.
     Promote {
         rule_id: String,
         /// Who promotes it.
         #[arg(long)]
         by: String,
+        /// alert, respond (also run its `respond` actions) or enforce (also
+        /// kill matching execs in the kernel).
+        #[arg(long, default_value = "alert", value_parser = ["alert", "respond", "enforce"])]
+        to: String,
         #[arg(long, default_value = "")]
         note: String,
         /// Data directory [default: $WEIR_DATA or ./weir-data].
@@ -103,15 +108,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Cmd::Promote {
             rule_id,
             by,
+            to,
             note,
             data,
-        } => set_mode(super::data_dir(data), &rule_id, weir_detect::Mode::Alert, &by, &note),
+        } => {
+            let mode = weir_detect::RuleMode::parse(&to).expect("clap checked the value");
+            set_mode(super::data_dir(data), &rule_id, mode, &by, &note)
+        }
         Cmd::Demote {
             rule_id,
             by,
             note,
             data,
-        } => set_mode(super::data_dir(data), &rule_id, weir_detect::Mode::Shadow, &by, &note),
+        } => set_mode(super::data_dir(data), &rule_id, weir_detect::RuleMode::Shadow, &by, &note),
     }
 }
 
@@ -170,7 +179,7 @@ fn backtest(paths: &[PathBuf], data: PathBuf, since: &str, json: bool) -> anyhow
     Ok(0)
 }
 
-fn set_mode(data: PathBuf, rule_id: &str, mode: weir_detect::Mode, by: &str, note: &str) -> anyhow::Result<i32> {
+fn set_mode(data: PathBuf, rule_id: &str, mode: weir_detect::RuleMode, by: &str, note: &str) -> anyhow::Result<i32> {
     let path = super::detection::alerts_path(&data);
     anyhow::ensure!(path.exists(), "no alert store at {}", path.display());
     let mut store = weir_detect::AlertStore::open(&path)?;
@@ -179,22 +188,25 @@ fn set_mode(data: PathBuf, rule_id: &str, mode: weir_detect::Mode, by: &str, not
         .into_iter()
         .filter(|s| s.rule_id == rule_id && s.mode == weir_detect::Mode::Shadow)
         .collect();
-    match (mode, shadow.first()) {
-        (weir_detect::Mode::Alert, Some(s)) => println!(
-            "while staged: {} would-be alerts from {} matches on {} hosts and {} users",
-            s.alerts, s.matches, s.hosts, s.actors
+    match (mode.alerts(), shadow.first()) {
+        (true, Some(s)) => println!(
+            "while staged: {} would-be alerts from {} matches on {} hosts and {} users; {} would-be actions",
+            s.alerts, s.matches, s.hosts, s.actors, s.actions
         ),
-        (weir_detect::Mode::Alert, None) => println!("while staged: no would-be alerts recorded"),
+        (true, None) => println!("while staged: no would-be alerts recorded"),
         _ => {}
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_nanos() as u64;
     store.set_rule_mode(rule_id, mode, by, note, now)?;
-    let word = if mode == weir_detect::Mode::Alert {
-        "promoted: its matches now raise alerts"
-    } else {
-        "demoted to shadow mode"
+    let word = match mode {
+        weir_detect::RuleMode::Alert => "promoted: its matches now raise alerts",
+        weir_detect::RuleMode::Respond => "promoted: its matches now raise alerts and run its response actions",
+        weir_detect::RuleMode::Enforce => {
+            "promoted: matching execs are now killed in the kernel, and its matches raise alerts and respond"
+        }
+        weir_detect::RuleMode::Shadow => "demoted to shadow mode",
     };
     println!("rule {rule_id} {word} (a running collector picks this up within seconds)");
     Ok(0)
