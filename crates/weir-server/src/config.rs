@@ -21,17 +21,24 @@ pub trait EventSink: Send + Sync {
 /// Collector configuration; `ServerConfig::new(data_dir)` gives the defaults.
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// DATA: evidence/, index.db, state.db, keys/, tls/, admin.token.
+    /// DATA: evidence/, index.db, state.db, auth.db, keys/, tls/, admin.token.
     pub data_dir: PathBuf,
     /// gRPC (TLS) listener for sensors. Port 0 picks a free port.
     pub grpc_addr: SocketAddr,
-    /// HTTP API listener (admin token). Port 0 picks a free port.
+    /// HTTP API and console listener (plain HTTP). Port 0 picks a free port.
     pub http_addr: SocketAddr,
     /// Pipeline hook (detection); `None` stores and indexes only.
     pub sink: Option<Arc<dyn EventSink>>,
-    /// Extra routes merged into the HTTP router (alerts, the console); like
-    /// the rest of the API they require the admin bearer token.
+    /// Extra routes merged into the HTTP router (alerts, rules); like the
+    /// rest of the API they sit behind `auth::guard` (roles: reads viewer,
+    /// writes analyst, `/api/admin/` admin; see `auth.route_roles`). Handlers
+    /// may read the caller as `Extension<weir_server::auth::Principal>`.
     pub http_routes: Option<axum::Router>,
+    /// Routes merged WITHOUT authentication, for pages that carry their own
+    /// capability (the triage confirm page `/triage/{token}`).
+    pub public_routes: Option<axum::Router>,
+    /// Users, sessions, login limits and route-role overrides.
+    pub auth: crate::auth::AuthConfig,
     /// Largest gRPC message accepted, either direction.
     pub max_message_bytes: usize,
     /// Largest number of events one batch may carry.
@@ -54,6 +61,8 @@ impl ServerConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7480)),
             sink: None,
             http_routes: None,
+            public_routes: None,
+            auth: crate::auth::AuthConfig::default(),
             max_message_bytes: 4 << 20,
             max_events_per_batch: 4096,
             enroll_token_ttl: Duration::from_secs(24 * 3600),

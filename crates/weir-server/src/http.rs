@@ -1,20 +1,20 @@
-//! The HTTP API (axum): event search and host list behind the admin bearer
-//! token (compared in constant time), Prometheus metrics, and an
-//! unauthenticated liveness probe. A sensor's credential is its ed25519 key,
-//! which this API does not accept: sensors cannot read.
+//! The HTTP API (axum): the route table (event search, host list,
+//! Prometheus metrics, the OpenAPI document, a liveness probe, plus the
+//! console and auth routes of their modules) and the application that puts
+//! every non-public route behind [`crate::auth::guard`]. A sensor's
+//! credential is its ed25519 key and enrollment token, which this API does
+//! not accept: sensors cannot read.
 
 use std::sync::Arc;
 
-use axum::extract::{Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Query, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use weir_store::index::EventQuery;
 
 use crate::{now_unix_ns, Shared};
@@ -94,28 +94,6 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Middleware: requires `Authorization: Bearer <admin token>`.
-pub async fn require_admin(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Hash both sides so the comparison time does not depend on lengths.
-    let a = Sha256::digest(presented.trim().as_bytes());
-    let b = Sha256::digest(shared.admin_token.as_bytes());
-    if presented.is_empty() || !bool::from(a.ct_eq(&b)) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({ "error": "admin bearer token required" })),
-        )
-            .into_response();
-    }
-    next.run(request).await
-}
-
 async fn events(State(shared): State<Arc<Shared>>, Query(q): Query<ApiQuery>) -> Response {
     let query = match q.to_event_query(now_unix_ns()) {
         Ok(query) => query,
@@ -156,19 +134,93 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The API router: /healthz (open), /api/events, /api/hosts and /metrics
-/// (admin token).
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The OpenAPI 3.1 document of this API and of the routes the `weir` binary
+/// merges (hand-written; a test checks it lists every route of [`routes`]).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// One route of the collector's HTTP listener. The router is built from
+/// this table only, so the table is the complete list (the OpenAPI test
+/// walks it).
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    /// Served without authentication.
+    pub public: bool,
+    pub(crate) handler: MethodRouter<Arc<Shared>>,
+}
+
+impl Route {
+    pub(crate) fn public(method: Method, path: &'static str, handler: MethodRouter<Arc<Shared>>) -> Route {
+        Route {
+            method,
+            path,
+            public: true,
+            handler,
+        }
+    }
+
+    pub(crate) fn guarded(method: Method, path: &'static str, handler: MethodRouter<Arc<Shared>>) -> Route {
+        Route {
+            method,
+            path,
+            public: false,
+            handler,
+        }
+    }
+}
+
+fn all_routes() -> Vec<Route> {
+    let mut routes = vec![
+        Route::public(Method::GET, "/healthz", get(healthz)),
+        Route::guarded(Method::GET, "/api/events", get(events)),
+        Route::guarded(Method::GET, "/api/hosts", get(hosts)),
+        Route::guarded(Method::GET, "/api/openapi.json", get(openapi)),
+        Route::guarded(Method::GET, "/metrics", get(metrics)),
+    ];
+    routes.extend(crate::console::routes());
+    routes.extend(crate::auth::login_routes());
+    routes.extend(crate::auth::admin_routes());
+    routes
+}
+
+/// (method, path, public) of every route this crate serves.
+pub fn routes() -> Vec<(Method, &'static str, bool)> {
+    all_routes().into_iter().map(|r| (r.method, r.path, r.public)).collect()
+}
+
+/// The collector's HTTP application: this crate's routes plus `extra`
+/// (merged, behind the same guard) and `public` (merged, no authentication:
+/// routes that carry their own capability), with security headers on
+/// every response.
+pub fn app(shared: Arc<Shared>, extra: Option<Router>, public: Option<Router>) -> Router {
+    let mut guarded: Router<Arc<Shared>> = Router::new();
+    let mut open: Router<Arc<Shared>> = Router::new();
+    for route in all_routes() {
+        if route.public {
+            open = open.route(route.path, route.handler);
+        } else {
+            guarded = guarded.route(route.path, route.handler);
+        }
+    }
+    let mut guarded = guarded.with_state(shared.clone());
+    if let Some(extra) = extra {
+        guarded = guarded.merge(extra);
+    }
+    let guard = middleware::from_fn_with_state(shared.auth.clone(), crate::auth::guard);
+    let mut app = guarded.route_layer(guard).merge(open.with_state(shared));
+    if let Some(public) = public {
+        app = app.merge(public);
+    }
+    app.layer(middleware::from_fn(crate::auth::security_headers))
+}
+
+/// The API router without merged routes (see [`app`]).
 pub fn api_router(shared: Arc<Shared>) -> Router {
-    let protected = Router::new()
-        .route("/api/events", get(events))
-        .route("/api/hosts", get(hosts))
-        .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), require_admin));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .merge(crate::console::router())
-        .merge(protected)
-        .with_state(shared)
+    app(shared, None, None)
 }
 
 #[cfg(test)]
@@ -187,6 +239,16 @@ mod tests {
         assert!(parse_time("since", "10x", now).unwrap_err().contains("since"));
         assert!(parse_time("since", "m", now).is_err());
         assert!(parse_time("since", "99999999999999999999d", now).is_err());
+    }
+
+    #[test]
+    fn openapi_lists_every_route() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for (method, path, _) in routes() {
+            let op = &doc["paths"][path][method.as_str().to_lowercase()];
+            assert!(op.is_object(), "openapi.json lacks {method} {path}");
+        }
     }
 
     proptest::proptest! {

@@ -14,9 +14,11 @@
 //! The console is added by passing `ServerConfig::http_routes` (merged into
 //! the served router) or by serving [`router`] yourself.
 
+pub mod auth;
 mod committer;
 mod config;
 mod console;
+pub mod control;
 mod error;
 pub mod http;
 mod indexer;
@@ -42,6 +44,7 @@ use weir_store::evidence::EvidenceLog;
 use weir_store::index::EventIndex;
 
 pub use config::{EventSink, ServerConfig};
+pub use control::Control;
 pub use error::ServerError;
 pub use ingest::valid_host_id;
 pub use state::HostRecord;
@@ -80,7 +83,7 @@ pub struct Shared {
     pub(crate) jobs: mpsc::Sender<committer::Job>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) reader: Arc<Mutex<EventIndex>>,
-    pub(crate) admin_token: String,
+    pub(crate) auth: Arc<auth::AuthState>,
     pub(crate) commands: Mutex<HashMap<String, mpsc::Sender<Result<CollectorMessage, tonic::Status>>>>,
     pub(crate) enroll_lock: tokio::sync::Mutex<()>,
     /// Becomes true at shutdown: sessions end, so listeners can drain.
@@ -240,6 +243,7 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         let metrics = Arc::new(metrics::Metrics::default());
         let known = state_db.hosts()?;
+        let auth_state = auth::AuthState::open(&data, &identity.admin_token, config.auth.clone())?;
         let shared = Arc::new(Shared {
             config: config.clone(),
             hosts: RwLock::new(HashMap::new()),
@@ -248,7 +252,7 @@ impl Server {
             jobs: jobs_tx,
             metrics: metrics.clone(),
             reader: Arc::new(Mutex::new(reader)),
-            admin_token: identity.admin_token.clone(),
+            auth: Arc::new(auth_state),
             commands: Mutex::new(HashMap::new()),
             enroll_lock: tokio::sync::Mutex::new(()),
             stopping: stop_rx.clone(),
@@ -348,11 +352,8 @@ impl Server {
         }));
 
         // HTTP API.
-        let mut app = http::api_router(shared.clone());
-        if let Some(extra) = config.http_routes.clone() {
-            let guard = axum::middleware::from_fn_with_state(shared.clone(), http::require_admin);
-            app = app.merge(extra.route_layer(guard));
-        }
+        let app = http::app(shared.clone(), config.http_routes.clone(), config.public_routes.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
         let mut http_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             let shutdown = async move {
@@ -369,6 +370,7 @@ impl Server {
         tasks.push(tokio::spawn(async move {
             let mut last = ticker_shared.metrics.events_total.load(Ordering::Relaxed);
             let mut interval = tokio::time::interval(Duration::from_secs(1));
+            let mut ticks: u64 = 0;
             loop {
                 tokio::select! {
                     _ = interval.tick() => {}
@@ -382,6 +384,12 @@ impl Server {
                 last = now;
                 let _ = ticker_shared.jobs.try_send(committer::Job::Tick);
                 save_counters(&ticker_shared).await;
+                ticks += 1;
+                if ticks % 60 == 0 {
+                    if let Err(error) = ticker_shared.auth.purge_sessions().await {
+                        tracing::warn!(%error, "could not delete expired sessions");
+                    }
+                }
             }
             save_counters(&ticker_shared).await;
         }));
@@ -480,6 +488,13 @@ impl ServerHandle {
     /// Enrolled hosts with counters and chain heads (as GET /api/hosts).
     pub fn hosts(&self) -> Vec<Value> {
         self.shared.host_summaries()
+    }
+
+    /// A synchronous handle for the pipeline stages that act.
+    pub fn control(&self) -> control::Control {
+        control::Control {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Sends a response command down a connected host's stream. The
