@@ -215,8 +215,8 @@ impl Triage {
             .config
             .deadlines
             .for_severity(Severity::from_level(&alert.severity));
-        let deadline = now + secs(answer_within);
-        let link_expires = now + secs(self.config.link_ttl.max(answer_within));
+        let deadline = now.saturating_add(secs(answer_within));
+        let link_expires = now.saturating_add(secs(self.config.link_ttl.max(answer_within)));
         let (id, token) = self.config.link_key.new_link(alert.alert_id, &alert.person_id);
         let addresses: Vec<String> = alert
             .host_addresses
@@ -655,7 +655,7 @@ fn grant_suppression(
     if ttl.is_zero() {
         return Err(TriageError::Invalid("a suppression needs a duration".into()));
     }
-    let until = now + secs(ttl).clamp(1, max_secs.max(1));
+    let until = now.saturating_add(secs(ttl).clamp(1, max_secs.max(1)));
     tx.execute(
         "UPDATE requests SET suppressed_until = ?2 WHERE id = ?1",
         params![row.id, until as i64],

@@ -139,3 +139,46 @@ pub fn token_id(token: &str) -> Result<&str, TriageError> {
 pub fn tokens_equal(presented: &str, expected: &str) -> bool {
     presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn link_token_round_trip_and_binding() {
+        let key = LinkKey::generate();
+        let (id, token) = key.new_link(7, "alice");
+        assert_eq!(token_id(&token).unwrap(), id);
+        assert!(tokens_equal(&token, &key.link_token(&id, 7, "alice")));
+        assert!(!tokens_equal(&token, &key.link_token(&id, 8, "alice")));
+        assert!(!tokens_equal(&token, &key.link_token(&id, 7, "bob")));
+        assert!(!tokens_equal(&token, &LinkKey::generate().link_token(&id, 7, "alice")));
+    }
+
+    #[test]
+    fn form_nonce_is_bound_to_token_and_time() {
+        let key = LinkKey::generate();
+        let nonce = key.form_nonce("t1", 1000);
+        assert!(key.check_form_nonce("t1", &nonce, 1000));
+        assert!(key.check_form_nonce("t1", &nonce, 1000 + FORM_NONCE_TTL_SECS));
+        assert!(!key.check_form_nonce("t1", &nonce, 1001 + FORM_NONCE_TTL_SECS));
+        assert!(!key.check_form_nonce("t2", &nonce, 1000));
+        assert!(!key.check_form_nonce("t1", &nonce.replacen("1000", "1001", 1), 1001));
+        assert!(!key.check_form_nonce("t1", "", 1000));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_tokens_and_nonces_never_panic_or_pass(s in "\\PC{0,200}") {
+            let key = LinkKey::generate();
+            let _ = token_id(&s);
+            prop_assert!(!key.check_form_nonce("token", &s, 1_800_000_000));
+        }
+
+        #[test]
+        fn arbitrary_codes_never_panic(code in "[0-9]{6}|\\PC{0,12}", now in any::<u64>()) {
+            let _ = crate::totp::match_code(b"12345678901234567890", &code, now);
+        }
+    }
+}

@@ -51,10 +51,10 @@ pub fn match_code(secret: &[u8], code: &str, now: u64) -> CodeMatch {
     };
     let current = now / STEP_SECS;
     let equal = |step: u64| {
-        let expected = totp.generate(step * STEP_SECS);
+        let expected = totp.generate(step.saturating_mul(STEP_SECS));
         subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), code.as_bytes()).into()
     };
-    for step in (current.saturating_sub(SKEW_STEPS)..=current + SKEW_STEPS).rev() {
+    for step in (current.saturating_sub(SKEW_STEPS)..=current.saturating_add(SKEW_STEPS)).rev() {
         if equal(step) {
             return CodeMatch::Step(step);
         }
