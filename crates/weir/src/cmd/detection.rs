@@ -12,8 +12,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use weir_detect::{AlertQuery, AlertStore, DetectConfig, Detector};
 
-/// The detection stage as the collector's event hook.
-pub struct DetectionSink(pub Detector);
+/// The detection stage as the collector's event hook, with its way out to
+/// hosts (attached once the collector runs).
+pub struct DetectionSink(pub Detector, pub Arc<super::response::CollectorHooks>);
 
 impl weir_server::EventSink for DetectionSink {
     fn events(&self, host_id: &str, leaf: u64, events: &[weir_event::Event]) {
@@ -39,8 +40,14 @@ pub fn paths_or_default(given: Vec<PathBuf>, default: &str) -> Vec<PathBuf> {
     }
 }
 
-/// Loads the rules (reporting what could not load) and starts detection.
-pub fn start(data: &Path, rules: &[PathBuf], exceptions: &[PathBuf]) -> anyhow::Result<Arc<DetectionSink>> {
+/// Loads the rules (reporting what could not load), the response
+/// guardrails, and starts detection.
+pub fn start(
+    data: &Path,
+    rules: &[PathBuf],
+    exceptions: &[PathBuf],
+    response: Option<&Path>,
+) -> anyhow::Result<Arc<DetectionSink>> {
     let (ruleset, report) = weir_rules::RuleSet::load_paths(rules);
     for error in &report.errors {
         tracing::warn!("rule not loaded: {error}");
@@ -54,13 +61,41 @@ pub fn start(data: &Path, rules: &[PathBuf], exceptions: &[PathBuf]) -> anyhow::
     );
     let exceptions = weir_detect::Exceptions::load(exceptions)?;
     tracing::info!(exceptions = exceptions.len(), "rule exceptions");
+    let (response, response_text) = match response {
+        Some(path) => weir_detect::ResponseConfig::load(path)?,
+        None => Default::default(),
+    };
+    let responders = ruleset
+        .rules()
+        .iter()
+        .filter(|r| !r.weir.respond.is_empty())
+        .count();
+    tracing::info!(rules_with_actions = responders, dry_run = response.dry_run, "automated response");
+    let hooks = Arc::new(super::response::CollectorHooks::default());
     let config = DetectConfig {
         state_path: Some(data.join("correlation.state")),
         exceptions,
+        response,
+        response_text,
+        hooks: Some(hooks.clone()),
         ..DetectConfig::default()
     };
     let detector = Detector::start(ruleset, &alerts_path(data), config)?;
-    Ok(Arc::new(DetectionSink(detector)))
+    Ok(Arc::new(DetectionSink(detector, hooks)))
+}
+
+impl DetectionSink {
+    /// Connects response to the running collector and starts pushing the
+    /// in-kernel enforcement set to connected sensors.
+    pub fn attach(self: &Arc<Self>, server: &weir_server::ServerHandle) -> tokio::task::JoinHandle<()> {
+        self.1.attach(server.control());
+        super::response::spawn_enforce_pusher(server.control(), self.clone())
+    }
+}
+
+/// The response configuration: the path given, else `./response.yaml` when it exists.
+pub fn response_path(given: Option<PathBuf>) -> Option<PathBuf> {
+    given.or_else(|| Some(PathBuf::from("response.yaml")).filter(|p| p.is_file()))
 }
 
 /// `GET /api/alerts?mode=&rule_id=&host=&state=&limit=` (admin token; the

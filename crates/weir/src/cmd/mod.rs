@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod detection;
 pub mod local_sensor;
 pub mod query;
+pub mod response;
 pub mod rules;
 pub mod sensor;
 pub mod server;

@@ -26,6 +26,9 @@ pub struct Args {
     /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
     #[arg(long = "exceptions")]
     exceptions: Vec<PathBuf>,
+    /// Response guardrails (dry-run, protected processes, budgets, commands) [default: ./response.yaml when it exists].
+    #[arg(long)]
+    response: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -38,6 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let data = super::data_dir(args.data);
     let rules = super::detection::paths_or_default(args.rules, "rules");
     let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
+    let response = super::detection::response_path(args.response);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,12 +60,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 config.grpc_addr = args.grpc;
                 config.http_addr = args.http;
                 super::create_private_dir(&data)?;
-                let detection = super::detection::start(&data, &rules, &exceptions)?;
+                let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
                 config.sink = Some(detection.clone());
                 config.http_routes = Some(super::detection::routes(&data));
                 let handle = weir_server::Server::start(config)
                     .await
                     .with_context(|| format!("starting the collector on {}", data.display()))?;
+                let pusher = detection.attach(&handle);
                 let ca_path = data.join("tls").join("ca.pem");
                 eprintln!("weir collector running");
                 eprintln!("  sensors:   {} (CA: {})", handle.grpc_url(), ca_path.display());
@@ -78,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     _ = term.recv() => {}
                 }
                 eprintln!("stopping...");
+                pusher.abort();
                 handle.shutdown().await;
                 Ok(0)
             }

@@ -30,6 +30,9 @@ pub struct Args {
     /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
     #[arg(long = "exceptions")]
     exceptions: Vec<PathBuf>,
+    /// Response guardrails (dry-run, protected processes, budgets, commands) [default: ./response.yaml when it exists].
+    #[arg(long)]
+    response: Option<PathBuf>,
     /// Do not start a sensor on this host (collector only).
     #[arg(long)]
     no_sensor: bool,
@@ -49,12 +52,14 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     let mut config = weir_server::ServerConfig::new(&data);
     config.http_addr = http;
     config.grpc_addr = grpc;
-    let detection = super::detection::start(&data, &rules, &exceptions)?;
+    let response = super::detection::response_path(args.response);
+    let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
     config.sink = Some(detection.clone());
     config.http_routes = Some(super::detection::routes(&data));
     let server = weir_server::Server::start(config)
         .await
         .context("starting the collector")?;
+    let pusher = detection.attach(&server);
 
     let mut local = None;
     if with_sensor {
@@ -107,6 +112,7 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     if let Some(local) = local {
         local.stop().await;
     }
+    pusher.abort();
     server.shutdown().await;
     eprintln!("stopped.");
     Ok(0)

@@ -1,0 +1,52 @@
+//! A cloneable, synchronous handle on a running collector for the pipeline
+//! stages that act (automated response): send a command down a connected
+//! host's stream without waiting, and append a collector event (an action
+//! record) to the evidence log. Safe to call from plain threads.
+
+use std::sync::Arc;
+
+use weir_event::{Command, Event};
+
+use crate::committer::Job;
+use crate::{ServerError, Shared};
+
+#[derive(Clone)]
+pub struct Control {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Control")
+    }
+}
+
+impl Control {
+    /// Queues a command on a host's stream; fails at once if the host is
+    /// not connected or its stream is backed up (never blocks).
+    pub fn try_send_command(&self, host_id: &str, command: Command) -> Result<(), ServerError> {
+        let tx = self.shared.commands.lock().unwrap().get(host_id).cloned();
+        let Some(tx) = tx else {
+            return Err(ServerError::NotConnected(host_id.to_string()));
+        };
+        tx.try_send(Ok(weir_event::CollectorMessage {
+            msg: Some(weir_event::collector_message::Msg::Command(command)),
+        }))
+        .map_err(|_| ServerError::NotConnected(host_id.to_string()))
+    }
+
+    /// Appends a collector event to the evidence log (numbered and attributed
+    /// to the collector there). Waits for room in the committer's queue, so
+    /// call it from a plain thread, not from async code.
+    pub fn record_event(&self, event: Event) -> Result<(), ServerError> {
+        self.shared
+            .jobs
+            .blocking_send(Job::Event { event })
+            .map_err(|_| ServerError::NotConnected("collector (stopped)".into()))
+    }
+
+    /// Hosts whose stream is open now.
+    pub fn connected_hosts(&self) -> Vec<String> {
+        self.shared.commands.lock().unwrap().keys().cloned().collect()
+    }
+}
