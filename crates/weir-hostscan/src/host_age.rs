@@ -124,7 +124,15 @@ fn rootfs(config: &ScanConfig, age: &mut HostAge) {
             Err(e) => last_err = format!("{}: {e}", dev.display()),
         }
     }
-    age.notes.push(format!("rootfs_created: {last_err}"));
+    // mke2fs gives the root directory the filesystem's creation time as its birth time (when inodes are
+    // large enough to record one): a fallback when the device cannot be opened.
+    match birth_and_mtime(&config.root) {
+        Ok((birth, _)) if birth > 0 => {
+            age.rootfs_created_ns = birth;
+            age.notes.push(format!("rootfs_created: {last_err}; used the birth time of /"));
+        }
+        _ => age.notes.push(format!("rootfs_created: {last_err}; / has no birth time either")),
+    }
 }
 
 /// Earliest mtime among installer leftovers: Debian/Ubuntu's /var/log/installer/*, Anaconda's
