@@ -1,0 +1,134 @@
+//! An HTTP/1.1 server (hyper) that records every request and answers from a
+//! script of (status, body) responses, then with the default.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("request body is JSON")
+    }
+}
+
+pub struct HttpReceiver {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+struct Script {
+    responses: Mutex<VecDeque<(u16, String)>>,
+    default: (u16, String),
+}
+
+impl HttpReceiver {
+    /// Answers `default` to everything after the scripted `responses` are used up.
+    pub fn start(responses: Vec<(u16, &str)>, default: (u16, &str)) -> HttpReceiver {
+        let script = Arc::new(Script {
+            responses: Mutex::new(
+                responses
+                    .into_iter()
+                    .map(|(status, body)| (status, body.to_string()))
+                    .collect(),
+            ),
+            default: (default.0, default.1.to_string()),
+        });
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let recorded = requests.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let script = script.clone();
+                    let recorded = recorded.clone();
+                    tokio::spawn(async move {
+                        let service =
+                            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                                let script = script.clone();
+                                let recorded = recorded.clone();
+                                async move {
+                                    let (parts, body) = request.into_parts();
+                                    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                                    recorded.lock().unwrap().push(Request {
+                                        method: parts.method.to_string(),
+                                        path: parts.uri.to_string(),
+                                        headers: parts
+                                            .headers
+                                            .iter()
+                                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                            .collect(),
+                                        body,
+                                    });
+                                    let (status, text) = script
+                                        .responses
+                                        .lock()
+                                        .unwrap()
+                                        .pop_front()
+                                        .unwrap_or_else(|| script.default.clone());
+                                    let response = hyper::Response::builder()
+                                        .status(status)
+                                        .body(Full::new(Bytes::from(text)))
+                                        .unwrap();
+                                    Ok::<_, std::convert::Infallible>(response)
+                                }
+                            });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        HttpReceiver { addr, requests }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// A server that accepts connections and never answers (for timeouts and full queues).
+pub fn silent_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    (addr, handle)
+}
