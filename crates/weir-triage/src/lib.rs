@@ -9,6 +9,7 @@ mod config;
 mod directory;
 mod error;
 mod http;
+pub mod layout;
 mod page;
 mod qr;
 mod store;

@@ -27,6 +27,8 @@ enum Command {
     Alerts(cmd::alerts::Args),
     /// Verify the evidence log: signatures, hash chains, Merkle checkpoints.
     Verify(cmd::verify::Args),
+    /// The people directory and their second factor (TOTP enrollment).
+    Users(cmd::users::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Query(args) => cmd::query::run(args)?,
         Command::Verify(args) => cmd::verify::run(args)?,
         Command::Alerts(args) => cmd::alerts::run(args)?,
+        Command::Users(args) => cmd::users::run(args)?,
     };
     std::process::exit(code);
 }

@@ -9,6 +9,7 @@ pub mod rules;
 pub mod sensor;
 pub mod server;
 pub mod up;
+pub mod users;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
