@@ -38,11 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Cmd::List => {
             super::create_private_dir(&data)?;
             let triage = open(&data)?;
-            println!("{:<16} {:<24} {:<28} {:<8} {}", "PERSON", "NAME", "LOGINS", "ONCALL", "TOTP");
+            println!(
+                "{:<16} {:<24} {:<28} {:<8} {}",
+                "PERSON", "NAME", "LOGINS", "ONCALL", "TOTP"
+            );
             for person in directory.people() {
-                let enrolled = triage.totp_enrolled(&person.id)?.map_or("not enrolled".to_string(), |at| {
-                    format!("enrolled at unix {at}")
-                });
+                let enrolled = triage
+                    .totp_enrolled(&person.id)?
+                    .map_or("not enrolled".to_string(), |at| format!("enrolled at unix {at}"));
                 let mut logins: Vec<String> = person.logins.clone();
                 logins.extend(person.uids.iter().map(|u| format!("uid {u}")));
                 println!(
@@ -65,7 +68,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             let label = found.email.clone().unwrap_or_else(|| found.id.clone());
             let enrollment = triage.enroll_totp(&found.id, &label, unix_now()?)?;
             if enrollment.replaced {
-                println!("{}: previous authenticator secret replaced (recorded in the audit trail)", found.id);
+                println!(
+                    "{}: previous authenticator secret replaced (recorded in the audit trail)",
+                    found.id
+                );
             }
             println!("Scan with an authenticator app (or enter the secret by hand):\n");
             if let Some(qr) = &enrollment.terminal_qr {
@@ -83,5 +89,7 @@ fn open(data: &std::path::Path) -> anyhow::Result<weir_triage::Triage> {
 }
 
 fn unix_now() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs())
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs())
 }
