@@ -92,8 +92,12 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn unauthenticated(method: &Method, path: &str, why: &str) -> Response {
-    let is_page = matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/metrics";
+/// 401, except that a browser asking for a page without a valid session is
+/// sent to the sign-in form. A refused bearer token always gets 401: only
+/// scripts send one.
+fn unauthenticated(method: &Method, path: &str, bearer: bool, why: &str) -> Response {
+    let is_page =
+        !bearer && matches!(*method, Method::GET | Method::HEAD) && !path.starts_with("/api/") && path != "/metrics";
     if is_page {
         return Redirect::to("/login").into_response();
     }
@@ -293,6 +297,7 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
     let writes = is_state_changing(&method);
     let action = format!("{method} {path}");
 
+    let bearer = request.headers().contains_key(header::AUTHORIZATION);
     let principal = match authenticate(&auth, request.headers(), &method, &path).await {
         Found::Caller(principal) => principal,
         Found::Nobody => {
@@ -303,7 +308,12 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
                 )
                 .await;
             }
-            return unauthenticated(&method, &path, "authentication required (bearer token or session)");
+            return unauthenticated(
+                &method,
+                &path,
+                bearer,
+                "authentication required (bearer token or session)",
+            );
         }
         Found::Refused(why) => {
             if writes {
@@ -313,7 +323,7 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
                 )
                 .await;
             }
-            return unauthenticated(&method, &path, why);
+            return unauthenticated(&method, &path, bearer, why);
         }
         Found::Failed(error) => {
             tracing::error!(%error, "authentication lookup failed");
