@@ -154,6 +154,15 @@ impl Row {
     }
 }
 
+/// An escalation stored but not handed out yet.
+struct UnsentEscalation {
+    id: i64,
+    alert_id: i64,
+    reason: EscalationReason,
+    at: u64,
+    answer: Option<AnswerSource>,
+}
+
 fn truncate(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
@@ -437,34 +446,34 @@ impl Triage {
         for row in &overdue {
             escalate_unanswered(&tx, row, now)?;
         }
-        let unsent: Vec<(i64, i64, String, u64, Option<String>, Option<String>, bool)> = {
+        let unsent: Vec<UnsentEscalation> = {
             let mut stmt = tx.prepare(
                 "SELECT id, alert_id, reason, at, source, user_agent, from_flagged_host
                  FROM escalations WHERE emitted = 0 ORDER BY id LIMIT ?1",
             )?;
             let rows = stmt.query_map([DUE_BATCH as i64], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, i64>(3)? as u64,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
+                let source: Option<String> = r.get(4)?;
+                let user_agent: Option<String> = r.get(5)?;
+                let from_flagged_host: bool = r.get(6)?;
+                Ok(UnsentEscalation {
+                    id: r.get(0)?,
+                    alert_id: r.get(1)?,
+                    reason: EscalationReason::parse(&r.get::<_, String>(2)?),
+                    at: r.get::<_, i64>(3)? as u64,
+                    answer: source.and_then(|s| s.parse().ok()).map(|source| AnswerSource {
+                        source,
+                        user_agent: user_agent.unwrap_or_default(),
+                        from_flagged_host,
+                    }),
+                })
             })?;
             rows.collect::<Result<_, _>>()?
         };
         let mut escalations = Vec::with_capacity(unsent.len());
-        for (id, alert_id, reason, at, source, user_agent, flagged) in unsent {
-            let row = find_by_alert(&tx, alert_id)?;
-            let answer = source.and_then(|s| s.parse().ok()).map(|source| AnswerSource {
-                source,
-                user_agent: user_agent.unwrap_or_default(),
-                from_flagged_host: flagged,
-            });
-            escalations.push(row.escalation(EscalationReason::parse(&reason), at, answer));
-            tx.execute("UPDATE escalations SET emitted = 1 WHERE id = ?1", [id])?;
+        for unsent in unsent {
+            let row = find_by_alert(&tx, unsent.alert_id)?;
+            escalations.push(row.escalation(unsent.reason, unsent.at, unsent.answer));
+            tx.execute("UPDATE escalations SET emitted = 1 WHERE id = ?1", [unsent.id])?;
         }
         tx.commit()?;
         for e in &escalations {
