@@ -88,7 +88,9 @@ mod tests {
     fn errors_name_the_binary() {
         let err = parse(b"not zlib", 1 << 20, "/usr/bin/app").unwrap_err().to_string();
         assert!(err.starts_with("/usr/bin/app: line 0: .dep-v0: not zlib data"), "{err}");
-        let err = parse(&zlib(br#"{"packages":[{"name":"x"}]}"#), 1 << 20, "/b").unwrap_err().to_string();
+        let err = parse(&zlib(br#"{"packages":[{"name":"x"}]}"#), 1 << 20, "/b")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("packages[0].version"), "{err}");
         let err = parse(&zlib(&[b' '; 4096]), 100, "/b").unwrap_err().to_string();
         assert!(err.contains("100-byte limit"), "{err}");

@@ -52,7 +52,9 @@ impl Budget {
         if !self.time_noted {
             self.time_noted = true;
             let budget = self.limits.time_budget;
-            self.note(format!("{doing}: scan time budget of {budget:?} exhausted, rest skipped"));
+            self.note(format!(
+                "{doing}: scan time budget of {budget:?} exhausted, rest skipped"
+            ));
         }
         false
     }
@@ -66,7 +68,10 @@ impl Budget {
         if !self.walk_limit_noted && self.files_walked >= self.limits.max_files_walked {
             self.walk_limit_noted = true;
             let max = self.limits.max_files_walked;
-            self.note(format!("{}: walk limit of {max} files reached, rest skipped", path.display()));
+            self.note(format!(
+                "{}: walk limit of {max} files reached, rest skipped",
+                path.display()
+            ));
         }
         false
     }

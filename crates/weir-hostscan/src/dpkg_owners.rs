@@ -34,19 +34,17 @@ pub fn list_package_name(file_name: &str) -> Option<&str> {
 }
 
 /// Owning package index for each of `paths` (host paths as the processes see them) that dpkg knows.
-pub fn owners(
-    config: &ScanConfig,
-    paths: &[String],
-    names: &DpkgNames,
-    budget: &mut Budget,
-) -> HashMap<String, u32> {
+pub fn owners(config: &ScanConfig, paths: &[String], names: &DpkgNames, budget: &mut Budget) -> HashMap<String, u32> {
     // spelling -> the asked-for paths it stands for
     let mut wanted: HashMap<String, Vec<String>> = HashMap::new();
     for p in paths {
         let clean = p.strip_suffix(" (deleted)").unwrap_or(p);
         let mut spellings = usr_merge_spellings(clean);
         if let Ok(canon) = std::fs::canonicalize(config.host_path(clean)) {
-            let canon = canon.strip_prefix(&config.root).map(|c| Path::new("/").join(c)).unwrap_or(canon);
+            let canon = canon
+                .strip_prefix(&config.root)
+                .map(|c| Path::new("/").join(c))
+                .unwrap_or(canon);
             if let Some(c) = canon.to_str() {
                 spellings.extend(usr_merge_spellings(c));
             }
@@ -114,7 +112,10 @@ mod tests {
             ["/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6"]
         );
         assert_eq!(usr_merge_spellings("/bin/sh"), ["/bin/sh", "/usr/bin/sh"]);
-        assert_eq!(usr_merge_spellings("/lib64/ld-linux-x86-64.so.2")[1], "/usr/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(
+            usr_merge_spellings("/lib64/ld-linux-x86-64.so.2")[1],
+            "/usr/lib64/ld-linux-x86-64.so.2"
+        );
         assert_eq!(usr_merge_spellings("/usr/share/doc/x"), ["/usr/share/doc/x"]);
         assert_eq!(usr_merge_spellings("/library/x"), ["/library/x"]);
     }

@@ -27,7 +27,11 @@ fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: u64, src: &str, what: &s
         .read_to_end(&mut buf)
         .map_err(|e| HostScanError::parse(src, 0, format!("read {what}: {e}")))?;
     if (buf.len() as u64) < len {
-        return Err(HostScanError::parse(src, 0, format!("{what} runs past the end of the file")));
+        return Err(HostScanError::parse(
+            src,
+            0,
+            format!("{what} runs past the end of the file"),
+        ));
     }
     Ok(buf)
 }
@@ -119,7 +123,9 @@ mod tests {
         // The test binary itself is ELF64 LE with a .text section and a section-name table.
         let exe = std::env::current_exe().unwrap();
         let mut f = std::fs::File::open(&exe).unwrap();
-        let strtab = read_section(&mut f, ".shstrtab", 1 << 20, "self").unwrap().expect(".shstrtab");
+        let strtab = read_section(&mut f, ".shstrtab", 1 << 20, "self")
+            .unwrap()
+            .expect(".shstrtab");
         assert!(strtab.windows(6).any(|w| w == b".text\0"));
         assert_eq!(read_section(&mut f, ".no-such-section", 1 << 20, "self").unwrap(), None);
         let err = read_section(&mut f, ".shstrtab", 1, "self").unwrap_err().to_string();

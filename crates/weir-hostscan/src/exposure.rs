@@ -38,7 +38,9 @@ struct ProcessView {
 
 /// Interpreter families whose loaded language packages are looked for.
 fn interpreter(exe: &str) -> Option<&'static str> {
-    let base = Path::new(exe.strip_suffix(" (deleted)").unwrap_or(exe)).file_name()?.to_str()?;
+    let base = Path::new(exe.strip_suffix(" (deleted)").unwrap_or(exe))
+        .file_name()?
+        .to_str()?;
     if base.starts_with("python") {
         Some("python")
     } else if base == "node" || base == "nodejs" {
@@ -212,7 +214,12 @@ fn lockfiles(in_ns: &ScanConfig, cwd: &Path, table: &mut PackageTable, budget: &
 }
 
 /// Every exposed listener with its owning process and what that process has loaded.
-pub fn listeners(config: &ScanConfig, names: &DpkgNames, table: &mut PackageTable, budget: &mut Budget) -> Vec<Listener> {
+pub fn listeners(
+    config: &ScanConfig,
+    names: &DpkgNames,
+    table: &mut PackageTable,
+    budget: &mut Budget,
+) -> Vec<Listener> {
     let pids = procfs::pids(&config.proc_root);
     let sockets = open_sockets(config, &pids, budget);
     let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();

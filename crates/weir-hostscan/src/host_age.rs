@@ -40,11 +40,21 @@ pub fn birth_and_mtime(path: &Path) -> std::io::Result<(u64, u64)> {
         if t.tv_sec <= 0 {
             0
         } else {
-            (t.tv_sec as u64).saturating_mul(NS).saturating_add(u64::from(t.tv_nsec))
+            (t.tv_sec as u64)
+                .saturating_mul(NS)
+                .saturating_add(u64::from(t.tv_nsec))
         }
     };
-    let birth = if stx.stx_mask & libc::STATX_BTIME != 0 { ns(stx.stx_btime) } else { 0 };
-    let mtime = if stx.stx_mask & libc::STATX_MTIME != 0 { ns(stx.stx_mtime) } else { 0 };
+    let birth = if stx.stx_mask & libc::STATX_BTIME != 0 {
+        ns(stx.stx_btime)
+    } else {
+        0
+    };
+    let mtime = if stx.stx_mask & libc::STATX_MTIME != 0 {
+        ns(stx.stx_mtime)
+    } else {
+        0
+    };
     Ok((birth, mtime))
 }
 
@@ -87,12 +97,14 @@ fn rootfs(config: &ScanConfig, age: &mut HostAge) {
     let mountinfo = match std::fs::read_to_string(&mountinfo_path) {
         Ok(t) => t,
         Err(e) => {
-            age.notes.push(format!("rootfs_created: {}: {e}", mountinfo_path.display()));
+            age.notes
+                .push(format!("rootfs_created: {}: {e}", mountinfo_path.display()));
             return;
         }
     };
     let Some(mount) = superblock::root_mount(&mountinfo) else {
-        age.notes.push(format!("rootfs_created: {}: no mount at /", mountinfo_path.display()));
+        age.notes
+            .push(format!("rootfs_created: {}: no mount at /", mountinfo_path.display()));
         return;
     };
     age.rootfs_type = mount.fstype.clone();
@@ -104,7 +116,8 @@ fn rootfs(config: &ScanConfig, age: &mut HostAge) {
         return;
     }
     if !matches!(mount.fstype.as_str(), "ext2" | "ext3" | "ext4") {
-        age.notes.push(format!("rootfs_created: unsupported fs type {}", mount.fstype));
+        age.notes
+            .push(format!("rootfs_created: unsupported fs type {}", mount.fstype));
         return;
     }
     let mut last_err = String::from("no device file found");
@@ -116,7 +129,10 @@ fn rootfs(config: &ScanConfig, age: &mut HostAge) {
                     return;
                 }
                 Ok(None) => {
-                    age.notes.push(format!("rootfs_created: {}: superblock records no creation time", dev.display()));
+                    age.notes.push(format!(
+                        "rootfs_created: {}: superblock records no creation time",
+                        dev.display()
+                    ));
                     return;
                 }
                 Err(e) => last_err = format!("{}: {e}", dev.display()),
@@ -129,9 +145,12 @@ fn rootfs(config: &ScanConfig, age: &mut HostAge) {
     match birth_and_mtime(&config.root) {
         Ok((birth, _)) if birth > 0 => {
             age.rootfs_created_ns = birth;
-            age.notes.push(format!("rootfs_created: {last_err}; used the birth time of /"));
+            age.notes
+                .push(format!("rootfs_created: {last_err}; used the birth time of /"));
         }
-        _ => age.notes.push(format!("rootfs_created: {last_err}; / has no birth time either")),
+        _ => age
+            .notes
+            .push(format!("rootfs_created: {last_err}; / has no birth time either")),
     }
 }
 
@@ -174,14 +193,16 @@ fn first_dpkg_log(config: &ScanConfig, age: &mut HostAge) {
 fn cloud_instance(config: &ScanConfig, age: &mut HostAge) {
     let path = config.host_path("/var/lib/cloud/data/instance-id");
     if !path.exists() {
-        age.notes.push("cloud_instance_id: no /var/lib/cloud/data/instance-id".into());
+        age.notes
+            .push("cloud_instance_id: no /var/lib/cloud/data/instance-id".into());
         return;
     }
     match read_text(&path, 1024) {
         Ok(t) => {
             let id: String = t.trim().chars().filter(|c| !c.is_control()).take(256).collect();
             if id.is_empty() {
-                age.notes.push("cloud_instance_id: /var/lib/cloud/data/instance-id is empty".into());
+                age.notes
+                    .push("cloud_instance_id: /var/lib/cloud/data/instance-id is empty".into());
             }
             age.cloud_instance_id = id;
         }
@@ -194,7 +215,9 @@ fn boot_and_readonly(config: &ScanConfig, age: &mut HostAge) {
     match std::fs::read_to_string(&stat_path) {
         Ok(t) => match parse_boot_time(&t) {
             Some(b) => age.boot_time_ns = b.saturating_mul(NS),
-            None => age.notes.push(format!("boot_time: {}: no btime line", stat_path.display())),
+            None => age
+                .notes
+                .push(format!("boot_time: {}: no btime line", stat_path.display())),
         },
         Err(e) => age.notes.push(format!("boot_time: {}: {e}", stat_path.display())),
     }
@@ -208,7 +231,8 @@ fn boot_and_readonly(config: &ScanConfig, age: &mut HostAge) {
         age.rootfs_read_only = vfs.f_flag & libc::ST_RDONLY != 0;
     } else {
         let e = std::io::Error::last_os_error();
-        age.notes.push(format!("rootfs_read_only: statvfs {}: {e}", config.root.display()));
+        age.notes
+            .push(format!("rootfs_read_only: statvfs {}: {e}", config.root.display()));
     }
 }
 

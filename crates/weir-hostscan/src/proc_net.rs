@@ -65,7 +65,9 @@ pub fn parse_line(line: &str, src: &str, lineno: usize) -> Result<SocketEntry, H
     if f.len() < 10 {
         return Err(err(&format!("expected at least 10 fields, found {}", f.len())));
     }
-    let (addr, port) = f[1].split_once(':').ok_or_else(|| err("local address without `:port`"))?;
+    let (addr, port) = f[1]
+        .split_once(':')
+        .ok_or_else(|| err("local address without `:port`"))?;
     let address = parse_hex_address(addr).ok_or_else(|| err(&format!("bad local address {addr:?}")))?;
     let port = u16::from_str_radix(port, 16).map_err(|_| err(&format!("bad local port {port:?}")))?;
     let state = u8::from_str_radix(f[3], 16).map_err(|_| err(&format!("bad state {:?}", f[3])))?;
@@ -131,7 +133,11 @@ mod tests {
         let (rows, errors) = parse_table(TCP, "/proc/1/net/tcp");
         assert_eq!(rows.len(), 4);
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].to_string().starts_with("/proc/1/net/tcp: line 6:"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().starts_with("/proc/1/net/tcp: line 6:"),
+            "{}",
+            errors[0]
+        );
         let exposed: Vec<_> = rows.iter().filter(|r| is_exposed(r, Proto::Tcp)).collect();
         let addrs: Vec<String> = exposed.iter().map(|r| format!("{}:{}", r.address, r.port)).collect();
         assert_eq!(addrs, ["10.203.0.1:8080", "0.0.0.0:22"]);
@@ -160,9 +166,15 @@ mod tests {
             inode: 5,
         };
         assert!(!is_exposed(&unbound, Proto::Udp));
-        let bound = SocketEntry { port: 53, ..unbound.clone() };
+        let bound = SocketEntry {
+            port: 53,
+            ..unbound.clone()
+        };
         assert!(is_exposed(&bound, Proto::Udp));
-        let connected = SocketEntry { state: 1, ..bound.clone() };
+        let connected = SocketEntry {
+            state: 1,
+            ..bound.clone()
+        };
         assert!(!is_exposed(&connected, Proto::Udp));
     }
 

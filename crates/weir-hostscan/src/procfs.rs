@@ -21,7 +21,12 @@ pub fn pids(proc_root: &Path) -> Vec<u32> {
 
 /// The number inside a namespace or socket link target: `net:[4026531840]`, `socket:[12345]`.
 pub fn bracketed_number(target: &str, prefix: &str) -> Option<u64> {
-    target.strip_prefix(prefix)?.strip_prefix(":[")?.strip_suffix(']')?.parse().ok()
+    target
+        .strip_prefix(prefix)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Network namespace inode of a process.
@@ -95,7 +100,10 @@ mod tests {
         assert!(netns(proc_root, me).is_some());
         assert_eq!(exe(proc_root, me).unwrap(), std::env::current_exe().unwrap());
         assert!(start_time_ns(proc_root, me).unwrap() > 0);
-        assert_eq!(parse_starttime("1 (a) b) c) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0"), Some(4242));
+        assert_eq!(
+            parse_starttime("1 (a) b) c) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0"),
+            Some(4242)
+        );
         assert_eq!(bracketed_number("socket:[123]", "socket"), Some(123));
         assert_eq!(bracketed_number("pipe:[123]", "socket"), None);
     }

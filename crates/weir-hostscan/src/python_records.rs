@@ -130,10 +130,19 @@ mod tests {
         );
         assert_eq!(site_dir_of("/usr/lib/x86_64-linux-gnu/libc.so.6"), None);
         assert_eq!(site_dir_of("/x/site-packages"), None);
-        assert_eq!(record_path("yaml/_yaml.so,sha256=abc,123"), Some("yaml/_yaml.so".into()));
-        assert_eq!(record_path("\"odd,name \"\"q\"\".so\",,"), Some("odd,name \"q\".so".into()));
+        assert_eq!(
+            record_path("yaml/_yaml.so,sha256=abc,123"),
+            Some("yaml/_yaml.so".into())
+        );
+        assert_eq!(
+            record_path("\"odd,name \"\"q\"\".so\",,"),
+            Some("odd,name \"q\".so".into())
+        );
         assert_eq!(record_path("\"unterminated"), None);
-        assert_eq!(normalize(Path::new("/s/site-packages/../../bin/x")), PathBuf::from("/bin/x"));
+        assert_eq!(
+            normalize(Path::new("/s/site-packages/../../bin/x")),
+            PathBuf::from("/bin/x")
+        );
     }
 
     proptest! {

@@ -35,7 +35,10 @@ pub fn scan(config: &ScanConfig) -> Inventory {
     let age = config.host_age.then(|| host_age::collect(config));
     if table.dropped() > 0 {
         let (n, max) = (table.dropped(), config.limits.max_packages);
-        budget.note(format!("{}: {n} packages over the limit of {max} not listed", config.root.display()));
+        budget.note(format!(
+            "{}: {n} packages over the limit of {max} not listed",
+            config.root.display()
+        ));
     }
     Inventory {
         packages: table.into_packages(),

@@ -43,7 +43,10 @@ pub struct Scanner {
 }
 
 fn mtimes(paths: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    paths.iter().map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).collect()
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect()
 }
 
 /// Lowers this thread's CPU and I/O priority (nice 19, SCHED_IDLE, idle I/O class): a scan must never take
@@ -119,7 +122,11 @@ fn run(config: ScannerConfig, on_inventory: impl Fn(Inventory), stop: &(Mutex<bo
                 due_periodic
             };
             if due.is_zero() {
-                break if changed && elapsed < config.interval { "package_manager" } else { "periodic" };
+                break if changed && elapsed < config.interval {
+                    "package_manager"
+                } else {
+                    "periodic"
+                };
             }
             let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
             if *guard {

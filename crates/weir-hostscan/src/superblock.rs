@@ -44,7 +44,11 @@ pub fn ext4_created<R: Read + Seek>(r: &mut R) -> Result<Option<u64>, HostScanEr
             format!("not an ext2/3/4 superblock (magic {magic:#06x}, expected 0xef53)"),
         ));
     }
-    let lo = u32::from_le_bytes(sb[EXT_MKFS_TIME_OFFSET..EXT_MKFS_TIME_OFFSET + 4].try_into().expect("4 bytes"));
+    let lo = u32::from_le_bytes(
+        sb[EXT_MKFS_TIME_OFFSET..EXT_MKFS_TIME_OFFSET + 4]
+            .try_into()
+            .expect("4 bytes"),
+    );
     let hi = sb[EXT_MKFS_TIME_HI_OFFSET];
     let secs = (u64::from(hi) << 32) | u64::from(lo);
     Ok((secs != 0).then_some(secs))
@@ -61,7 +65,12 @@ pub struct RootMount {
 
 /// The last (topmost) mount of "/" in a mountinfo text. Malformed lines are skipped.
 pub fn root_mount(mountinfo: &str) -> Option<RootMount> {
-    mountinfo.lines().filter_map(parse_mountinfo_line).filter(|(mp, _)| mp == "/").map(|(_, m)| m).last()
+    mountinfo
+        .lines()
+        .filter_map(parse_mountinfo_line)
+        .filter(|(mp, _)| mp == "/")
+        .map(|(_, m)| m)
+        .last()
 }
 
 /// `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.
@@ -113,10 +122,18 @@ mod tests {
 
     #[test]
     fn synthetic_superblocks() {
-        assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 1_600_000_000, 0))).unwrap(), Some(1_600_000_000));
+        assert_eq!(
+            ext4_created(&mut Cursor::new(image(0xEF53, 1_600_000_000, 0))).unwrap(),
+            Some(1_600_000_000)
+        );
         assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 0, 0))).unwrap(), None);
-        assert_eq!(ext4_created(&mut Cursor::new(image(0xEF53, 5, 1))).unwrap(), Some((1 << 32) + 5));
-        let err = ext4_created(&mut Cursor::new(image(0x1234, 5, 0))).unwrap_err().to_string();
+        assert_eq!(
+            ext4_created(&mut Cursor::new(image(0xEF53, 5, 1))).unwrap(),
+            Some((1 << 32) + 5)
+        );
+        let err = ext4_created(&mut Cursor::new(image(0x1234, 5, 0)))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("magic 0x1234"), "{err}");
         let err = ext4_created(&mut Cursor::new(vec![0u8; 1500])).unwrap_err().to_string();
         assert!(err.contains("only 476 of 1024"), "{err}");
@@ -133,7 +150,10 @@ bad line
         let m = root_mount(mi).unwrap();
         assert_eq!((m.major, m.minor, m.fstype.as_str()), (0, 50, "overlay"));
         let m = root_mount(&mi.lines().take(2).collect::<Vec<_>>().join("\n")).unwrap();
-        assert_eq!((m.major, m.minor, m.fstype.as_str(), m.source.as_str()), (254, 0, "ext4", "/dev/vda"));
+        assert_eq!(
+            (m.major, m.minor, m.fstype.as_str(), m.source.as_str()),
+            (254, 0, "ext4", "/dev/vda")
+        );
         assert_eq!(root_mount("22 27 0:21 / /proc rw - proc proc rw"), None);
     }
 

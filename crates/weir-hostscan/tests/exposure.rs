@@ -64,12 +64,22 @@ fn listener_in_a_network_namespace_is_traced_to_its_packages() {
     let udp = mine.iter().find(|l| l.protocol == "udp").expect("udp socket");
     assert_eq!((tcp.address.as_str(), tcp.port), (ns.address.as_str(), p[0]));
     assert_eq!((udp.address.as_str(), udp.port), (ns.address.as_str(), p[1]));
-    assert!(inv.listeners.iter().all(|l| l.port != p[2] || l.netns != tcp.netns), "loopback listener reported");
-    assert!(inv.listeners.iter().all(|l| l.port != p[3] || l.netns != tcp.netns), "::1 listener reported");
+    assert!(
+        inv.listeners.iter().all(|l| l.port != p[2] || l.netns != tcp.netns),
+        "loopback listener reported"
+    );
+    assert!(
+        inv.listeners.iter().all(|l| l.port != p[3] || l.netns != tcp.netns),
+        "::1 listener reported"
+    );
 
     let their_ns = netns_of(pid);
     assert_eq!(tcp.netns, their_ns);
-    assert_ne!(their_ns, netns_of(std::process::id()), "the listener must be in its own namespace");
+    assert_ne!(
+        their_ns,
+        netns_of(std::process::id()),
+        "the listener must be in its own namespace"
+    );
     assert_eq!(tcp.entity_id, expected_entity_id("test-host", pid));
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert_eq!(tcp.executable, exe.to_str().unwrap());
@@ -77,7 +87,10 @@ fn listener_in_a_network_namespace_is_traced_to_its_packages() {
     // The executable and libc, each owned by the package dpkg names.
     let first = &tcp.loaded[0];
     assert_eq!(first.path, tcp.executable);
-    assert_eq!(package_name(&inv, first.package_index), dpkg_owner(&tcp.executable).as_deref());
+    assert_eq!(
+        package_name(&inv, first.package_index),
+        dpkg_owner(&tcp.executable).as_deref()
+    );
     let libc = tcp
         .loaded
         .iter()
@@ -91,8 +104,11 @@ fn listener_in_a_network_namespace_is_traced_to_its_packages() {
 
     // Every mapped file in /proc/PID/maps is listed, owned or not.
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mapped: std::collections::BTreeSet<&str> =
-        maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.starts_with('/')).collect();
+    let mapped: std::collections::BTreeSet<&str> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.starts_with('/'))
+        .collect();
     for m in &mapped {
         assert!(tcp.loaded.iter().any(|l| l.path == *m), "{m} missing from loaded");
     }
@@ -107,7 +123,11 @@ fn listener_in_a_network_namespace_is_traced_to_its_packages() {
         .collect();
     assert_eq!(from_lock.len(), 1, "{from_lock:?}");
     assert_eq!(
-        (from_lock[0].ecosystem.as_str(), from_lock[0].name.as_str(), from_lock[0].version.as_str()),
+        (
+            from_lock[0].ecosystem.as_str(),
+            from_lock[0].name.as_str(),
+            from_lock[0].version.as_str()
+        ),
         ("crates.io", "serde", "1.0.200")
     );
     assert_eq!(from_lock[0].location, lock_path);
@@ -129,16 +149,24 @@ fn wildcard_listener_in_the_host_namespace_is_exposed_but_loopback_is_not() {
     let p = ports(&first_line(&mut child.0));
     let inv = weir_hostscan::scan(&listeners_only());
     let mine = of_pid(&inv, pid);
-    let mut seen: Vec<(String, String, u32)> =
-        mine.iter().map(|l| (l.protocol.clone(), l.address.clone(), l.port)).collect();
+    let mut seen: Vec<(String, String, u32)> = mine
+        .iter()
+        .map(|l| (l.protocol.clone(), l.address.clone(), l.port))
+        .collect();
     seen.sort();
     assert_eq!(
         seen,
-        [("tcp".into(), "0.0.0.0".into(), p[0]), ("udp".into(), "0.0.0.0".into(), p[1])]
+        [
+            ("tcp".into(), "0.0.0.0".into(), p[0]),
+            ("udp".into(), "0.0.0.0".into(), p[1])
+        ]
     );
     assert_eq!(mine[0].netns, netns_of(std::process::id()));
     // A mapped file no package owns still appears, with NO_PACKAGE.
-    assert!(mine[0].loaded.iter().all(|l| l.package_index == NO_PACKAGE || (l.package_index as usize) < inv.packages.len()));
+    assert!(mine[0]
+        .loaded
+        .iter()
+        .all(|l| l.package_index == NO_PACKAGE || (l.package_index as usize) < inv.packages.len()));
 }
 
 const NODE_LISTENER: &str = r#"
@@ -167,7 +195,10 @@ fn node_listener_lists_its_node_modules_and_names_bad_files() {
     let port: u32 = first_line(&mut child.0).parse().unwrap();
 
     let inv = weir_hostscan::scan(&listeners_only());
-    let l = of_pid(&inv, pid).into_iter().find(|l| l.port == port).expect("node listener");
+    let l = of_pid(&inv, pid)
+        .into_iter()
+        .find(|l| l.port == port)
+        .expect("node listener");
     assert_eq!(l.address, ns.address);
     let mut npm: Vec<(String, String)> = l
         .loaded
@@ -188,7 +219,11 @@ fn node_listener_lists_its_node_modules_and_names_bad_files() {
     let broken = nm.join("broken/package.json").display().to_string();
     assert!(inv.errors.iter().any(|e| e.starts_with(&broken)), "{:?}", inv.errors);
     let lock = cwd.path().join("Cargo.lock").display().to_string();
-    assert!(inv.errors.iter().any(|e| e.starts_with(&format!("{lock}: line 3"))), "{:?}", inv.errors);
+    assert!(
+        inv.errors.iter().any(|e| e.starts_with(&format!("{lock}: line 3"))),
+        "{:?}",
+        inv.errors
+    );
     let node_owner = dpkg_owner("/usr/bin/node").expect("dpkg owns node");
     assert_eq!(package_name(&inv, l.loaded[0].package_index), Some(node_owner.as_str()));
 }
