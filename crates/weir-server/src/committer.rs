@@ -75,6 +75,11 @@ pub enum Job {
         host_id: String,
         reply: oneshot::Sender<ChainHead>,
     },
+    /// Inclusion proof of an evidence leaf against the latest checkpoint.
+    Proof {
+        leaf: u64,
+        reply: oneshot::Sender<Result<weir_store::evidence::InclusionProof, String>>,
+    },
     /// Commit what is queued before it, then stop.
     Stop,
     /// Once a second: lets an idle log write its periodic checkpoint.
@@ -357,6 +362,9 @@ impl Committer {
                     records.push(Record::CollectorEvent { event });
                 }
                 Job::Head { host_id, reply } => replies.push(Reply::Head(host_id, reply)),
+                Job::Proof { leaf, reply } => {
+                    let _ = reply.send(self.log.inclusion_proof(leaf).map_err(|e| e.to_string()));
+                }
                 Job::Stop | Job::Tick => {}
             }
         }

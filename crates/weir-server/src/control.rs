@@ -45,6 +45,18 @@ impl Control {
             .map_err(|_| ServerError::NotConnected("collector (stopped)".into()))
     }
 
+    /// Inclusion proof (RFC 9162 audit path) of evidence leaf `leaf` against
+    /// the collector's latest signed checkpoint.
+    pub async fn inclusion_proof(&self, leaf: u64) -> Result<weir_store::evidence::InclusionProof, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.shared
+            .jobs
+            .send(Job::Proof { leaf, reply })
+            .await
+            .map_err(|_| "the collector is stopping".to_string())?;
+        answer.await.map_err(|_| "the collector is stopping".to_string())?
+    }
+
     /// Hosts whose stream is open now.
     pub fn connected_hosts(&self) -> Vec<String> {
         self.shared.commands.lock().unwrap().keys().cloned().collect()

@@ -385,7 +385,7 @@ impl Server {
                 let _ = ticker_shared.jobs.try_send(committer::Job::Tick);
                 save_counters(&ticker_shared).await;
                 ticks += 1;
-                if ticks % 60 == 0 {
+                if ticks.is_multiple_of(60) {
                     if let Err(error) = ticker_shared.auth.purge_sessions().await {
                         tracing::warn!(%error, "could not delete expired sessions");
                     }

@@ -5,16 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use weir_detect::{AlertQuery, AlertStore, DetectConfig, Detector};
+use axum::Router;
+use weir_detect::{DetectConfig, Detector};
 
 /// The detection stage as the collector's event hook, with its way out to
 /// hosts (attached once the collector runs).
-pub struct DetectionSink(pub Detector, pub Arc<super::response::CollectorHooks>);
+pub struct DetectionSink(
+    pub Detector,
+    pub Arc<super::response::CollectorHooks>,
+    pub Arc<Vec<super::alerts_api::RuleInfo>>,
+);
 
 impl weir_server::EventSink for DetectionSink {
     fn events(&self, host_id: &str, leaf: u64, events: &[weir_event::Event]) {
@@ -72,6 +72,13 @@ pub fn start(
         .count();
     tracing::info!(rules_with_actions = responders, dry_run = response.dry_run, "automated response");
     let hooks = Arc::new(super::response::CollectorHooks::default());
+    let infos = Arc::new(
+        ruleset
+            .rules()
+            .iter()
+            .map(super::alerts_api::RuleInfo::of)
+            .collect::<Vec<_>>(),
+    );
     let config = DetectConfig {
         state_path: Some(data.join("correlation.state")),
         exceptions,
@@ -81,7 +88,7 @@ pub fn start(
         ..DetectConfig::default()
     };
     let detector = Detector::start(ruleset, &alerts_path(data), config)?;
-    Ok(Arc::new(DetectionSink(detector, hooks)))
+    Ok(Arc::new(DetectionSink(detector, hooks, infos)))
 }
 
 impl DetectionSink {
@@ -98,27 +105,7 @@ pub fn response_path(given: Option<PathBuf>) -> Option<PathBuf> {
     given.or_else(|| Some(PathBuf::from("response.yaml")).filter(|p| p.is_file()))
 }
 
-/// `GET /api/alerts?mode=&rule_id=&host=&state=&limit=` (admin token; the
-/// collector protects the routes it is given).
-pub fn routes(data: &Path) -> Router {
-    Router::new()
-        .route("/api/alerts", get(list_alerts))
-        .with_state(alerts_path(data))
-}
-
-async fn list_alerts(State(path): State<PathBuf>, Query(q): Query<AlertQuery>) -> Response {
-    let result = tokio::task::spawn_blocking(move || AlertStore::open(&path).and_then(|store| store.list(&q))).await;
-    match result {
-        Ok(Ok(alerts)) => Json(serde_json::json!({ "alerts": alerts })).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-    }
+/// The detection API routes (alerts, suppressions, rules, actions, proofs).
+pub fn routes(data: &Path, detection: &DetectionSink) -> Router {
+    super::alerts_api::routes(alerts_path(data), detection.2.clone(), detection.1.control())
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> exit code`.
 
 pub mod alerts;
+pub mod alerts_api;
 pub mod detection;
 pub mod local_sensor;
 pub mod query;

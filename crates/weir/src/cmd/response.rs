@@ -19,7 +19,7 @@ pub type AlertListener = Arc<dyn Fn(i64, &RuleMatch, &Map<String, Value>) + Send
 /// hook) and attached to it once it runs.
 #[derive(Default)]
 pub struct CollectorHooks {
-    control: OnceLock<weir_server::Control>,
+    control: Arc<OnceLock<weir_server::Control>>,
     listeners: OnceLock<Vec<AlertListener>>,
 }
 
@@ -33,6 +33,11 @@ impl CollectorHooks {
     /// Connects the hooks to the running collector.
     pub fn attach(&self, control: weir_server::Control) {
         let _ = self.control.set(control);
+    }
+
+    /// The collector handle, shared with the HTTP routes that need it.
+    pub fn control(&self) -> Arc<OnceLock<weir_server::Control>> {
+        self.control.clone()
     }
 
     /// Sets who hears about opened alerts (once).

@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 super::create_private_dir(&data)?;
                 let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
                 config.sink = Some(detection.clone());
-                config.http_routes = Some(super::detection::routes(&data));
+                config.http_routes = Some(super::detection::routes(&data, &detection));
                 let handle = weir_server::Server::start(config)
                     .await
                     .with_context(|| format!("starting the collector on {}", data.display()))?;

@@ -55,7 +55,7 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     let response = super::detection::response_path(args.response);
     let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
     config.sink = Some(detection.clone());
-    config.http_routes = Some(super::detection::routes(&data));
+    config.http_routes = Some(super::detection::routes(&data, &detection));
     let server = weir_server::Server::start(config)
         .await
         .context("starting the collector")?;
