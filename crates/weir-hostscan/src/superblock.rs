@@ -67,10 +67,10 @@ pub struct RootMount {
 pub fn root_mount(mountinfo: &str) -> Option<RootMount> {
     mountinfo
         .lines()
+        .rev()
         .filter_map(parse_mountinfo_line)
-        .filter(|(mp, _)| mp == "/")
+        .find(|(mp, _)| mp == "/")
         .map(|(_, m)| m)
-        .last()
 }
 
 /// `id parent major:minor root mountpoint options [optional...] - fstype source superoptions`.

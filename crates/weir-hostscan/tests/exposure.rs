@@ -50,7 +50,7 @@ fn package_name(inv: &Inventory, index: u32) -> Option<&str> {
 
 #[test]
 fn listener_in_a_network_namespace_is_traced_to_its_packages() {
-    let ns = Netns::new();
+    let ns = Netns::create();
     let cwd = tempfile::tempdir().unwrap();
     std::fs::write(cwd.path().join("Cargo.lock"), CARGO_LOCK).unwrap();
     let mut child = Reaped(ns.spawn(cwd.path(), PYTHON, &["-c", PY_LISTENER, &ns.address]));
@@ -177,7 +177,7 @@ setTimeout(() => {}, 120000);
 
 #[test]
 fn node_listener_lists_its_node_modules_and_names_bad_files() {
-    let ns = Netns::new();
+    let ns = Netns::create();
     let cwd = tempfile::tempdir().unwrap();
     let nm = cwd.path().join("node_modules");
     for (dir, json) in [

@@ -25,7 +25,7 @@ pub struct Netns {
 }
 
 impl Netns {
-    pub fn new() -> Netns {
+    pub fn create() -> Netns {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let name = format!("weir-hs-{}-{n}", std::process::id());
