@@ -473,6 +473,29 @@ impl AlertStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Counts for metrics: alerts by (rule, mode, state) and actions by
+    /// (action, status) with their summed host latency (µs).
+    #[allow(clippy::type_complexity)]
+    pub fn metric_counts(
+        &self,
+    ) -> Result<(Vec<(String, String, String, u64)>, Vec<(String, String, u64, u64)>), AlertError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rule_id, mode, state, COUNT(*) FROM alerts GROUP BY rule_id, mode, state")?;
+        let alerts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)))?
+            .collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT action, status, COUNT(*), COALESCE(SUM(host_latency_us), 0) FROM actions GROUP BY action, status",
+        )?;
+        let actions = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((alerts, actions))
+    }
+
     /// Records a response action the collector decided.
     pub fn record_action(&mut self, action: &crate::actions::ActionRecord) -> Result<(), AlertError> {
         crate::actions::insert(&self.conn, action)

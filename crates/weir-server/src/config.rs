@@ -18,6 +18,9 @@ pub trait EventSink: Send + Sync {
     fn events(&self, host_id: &str, leaf: u64, events: &[weir_event::Event]);
 }
 
+/// Renders extra Prometheus text for `GET /metrics`.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Collector configuration; `ServerConfig::new(data_dir)` gives the defaults.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -37,6 +40,9 @@ pub struct ServerConfig {
     /// Routes merged WITHOUT authentication, for pages that carry their own
     /// capability (the triage confirm page `/triage/{token}`).
     pub public_routes: Option<axum::Router>,
+    /// More Prometheus text appended to `GET /metrics` (detection, response,
+    /// outputs, risk gauges), rendered on each scrape.
+    pub metrics_extra: Option<MetricsSource>,
     /// Users, sessions, login limits and route-role overrides.
     pub auth: crate::auth::AuthConfig,
     /// Largest gRPC message accepted, either direction.
@@ -62,6 +68,7 @@ impl ServerConfig {
             sink: None,
             http_routes: None,
             public_routes: None,
+            metrics_extra: None,
             auth: crate::auth::AuthConfig::default(),
             max_message_bytes: 4 << 20,
             max_events_per_batch: 4096,

@@ -123,11 +123,11 @@ async fn hosts(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
-    )
-        .into_response()
+    let mut text = shared.metrics.render();
+    if let Some(extra) = shared.config.metrics_extra.clone() {
+        text.push_str(&tokio::task::spawn_blocking(move || extra()).await.unwrap_or_default());
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -43,7 +43,7 @@ use weir_event::{CollectorMessage, Command};
 use weir_store::evidence::EvidenceLog;
 use weir_store::index::EventIndex;
 
-pub use config::{EventSink, ServerConfig};
+pub use config::{EventSink, MetricsSource, ServerConfig};
 pub use control::Control;
 pub use error::ServerError;
 pub use ingest::valid_host_id;

@@ -161,7 +161,11 @@ async fn resolve(
     Json(body): Json<Resolution>,
 ) -> Response {
     let actor = who.actor.clone();
-    match with_store(&api, move |s| s.resolve(id, &body.resolution, &actor, &body.note, now_ns())).await {
+    match with_store(&api, move |s| {
+        s.resolve(id, &body.resolution, &actor, &body.note, now_ns())
+    })
+    .await
+    {
         Ok(()) => audited(json!({ "resolved": id }), format!("alert {id}")),
         Err(r) => r,
     }
@@ -265,7 +269,11 @@ async fn set_mode(
     }
     let actor = who.actor.clone();
     let rule = id.clone();
-    match with_store(&api, move |s| s.set_rule_mode(&rule, mode, &actor, &body.note, now_ns())).await {
+    match with_store(&api, move |s| {
+        s.set_rule_mode(&rule, mode, &actor, &body.note, now_ns())
+    })
+    .await
+    {
         Ok(()) => audited(json!({ "rule_id": id, "mode": mode }), format!("rule {id}")),
         Err(r) => r,
     }

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod alerts_api;
 pub mod detection;
 pub mod local_sensor;
+pub mod metrics;
 pub mod query;
 pub mod response;
 pub mod rules;
@@ -12,6 +13,7 @@ pub mod server;
 pub mod up;
 pub mod users;
 pub mod verify;
+pub mod vulndb;
 
 use std::path::{Path, PathBuf};
 

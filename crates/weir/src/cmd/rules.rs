@@ -120,7 +120,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             by,
             note,
             data,
-        } => set_mode(super::data_dir(data), &rule_id, weir_detect::RuleMode::Shadow, &by, &note),
+        } => set_mode(
+            super::data_dir(data),
+            &rule_id,
+            weir_detect::RuleMode::Shadow,
+            &by,
+            &note,
+        ),
     }
 }
 

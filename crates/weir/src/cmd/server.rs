@@ -63,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
                 config.sink = Some(detection.clone());
                 config.http_routes = Some(super::detection::routes(&data, &detection));
+                config.metrics_extra = Some(super::detection::metrics_source(&data, &detection));
                 let handle = weir_server::Server::start(config)
                     .await
                     .with_context(|| format!("starting the collector on {}", data.display()))?;

@@ -56,6 +56,7 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
     config.sink = Some(detection.clone());
     config.http_routes = Some(super::detection::routes(&data, &detection));
+    config.metrics_extra = Some(super::detection::metrics_source(&data, &detection));
     let server = weir_server::Server::start(config)
         .await
         .context("starting the collector")?;
