@@ -188,7 +188,18 @@ fn users(data: &Path) {
 async fn start_with(data: &Path, tune: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
     let mut config = common::config(data);
     config.http_routes = Some(merged_routes());
-    config.public_routes = Some(Router::new().route("/triage/{token}", get(|| async { "triage page" })));
+    // A public page with its own (nonce-based) policy, like the triage page.
+    let own_policy = || async {
+        (
+            [(axum::http::header::CONTENT_SECURITY_POLICY, "default-src 'none'")],
+            "own policy",
+        )
+    };
+    config.public_routes = Some(
+        Router::new()
+            .route("/triage/{token}", get(|| async { "triage page" }))
+            .route("/own-policy", get(own_policy)),
+    );
     tune(&mut config);
     weir_server::Server::start(config).await.expect("collector starts")
 }
@@ -650,6 +661,10 @@ async fn every_response_carries_security_headers() {
     // The public route mounted by the binary needs no credential.
     assert_eq!(replies[7].1.status, 200);
     assert_eq!(replies[7].1.body, "triage page");
+    // A route that sets its own policy keeps it; the other headers are still added.
+    let own = send(addr, "GET", "/own-policy", &[], "").await;
+    assert_eq!(own.header("content-security-policy"), "default-src 'none'");
+    assert_eq!(own.header("x-frame-options"), "DENY");
     // The strict policy holds because no page carries inline script or style.
     for page in [&replies[1].1.body, &replies[4].1.body] {
         assert!(!page.contains("<script>") && !page.contains("<style") && !page.contains("style="));

@@ -1,7 +1,8 @@
 //! Security headers on every response of the HTTP listener: a strict
 //! Content-Security-Policy (scripts and styles only from /assets, no inline
 //! code), no sniffing, no framing, no referrer, and no caching of anything
-//! but the static assets.
+//! but the static assets. A header a route already set is kept (the triage
+//! page sends its own nonce-based policy).
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
