@@ -19,7 +19,10 @@ fn corpus_db() -> &'static VulnDb {
         let tmp = tempfile::tempdir().unwrap();
         let mut store = VulnStore::open_in(tmp.path()).unwrap();
         let r = store
-            .import(&[corpus_dir("crates.io/crates"), corpus_dir("Go/data/osv")], &mut |_| {})
+            .import(
+                &[corpus_dir("crates.io/crates"), corpus_dir("Go/data/osv")],
+                &mut |_| {},
+            )
             .unwrap();
         assert!(r.failures.is_empty(), "{r}");
         store.load(Policy::default()).unwrap().0
@@ -56,10 +59,16 @@ fn known_vulnerable_crate_on_a_public_listener_is_exposed_with_its_age() {
     assert_eq!(c.fixed_versions, vec!["1.6.1".to_string()]);
     assert!(c.aliases.contains(&"CVE-2021-25900".to_string()));
     // The whole chain: listener -> process -> library -> package -> advisory.
-    assert_eq!((c.protocol.as_str(), c.address.as_str(), c.port), ("tcp", "203.0.114.10", 443));
+    assert_eq!(
+        (c.protocol.as_str(), c.address.as_str(), c.port),
+        ("tcp", "203.0.114.10", 443)
+    );
     assert_eq!((c.pid, c.executable.as_str()), (4242, "/srv/app/bin/server"));
     assert_eq!(c.library, "/srv/app/lib/lib0.so");
-    assert_eq!((c.ecosystem.as_str(), c.package.as_str(), c.version.as_str()), ("crates.io", "smallvec", "1.6.0"));
+    assert_eq!(
+        (c.ecosystem.as_str(), c.package.as_str(), c.version.as_str()),
+        ("crates.io", "smallvec", "1.6.0")
+    );
     let oldest = e.oldest.unwrap();
     assert!(oldest.age_days >= c.age_days);
 }
@@ -71,8 +80,19 @@ fn the_patched_version_is_not_exposed() {
         vec![listener("203.0.114.10", 443, &[0])],
         HostAge::default(),
     );
-    let e = exposure(&inv, corpus_db(), &RiskConfig::default(), "h1", "web-1", now_time(now_ns()));
-    assert!(e.chains.iter().all(|c| c.advisory_id != "RUSTSEC-2021-0003"), "{:?}", e.chains);
+    let e = exposure(
+        &inv,
+        corpus_db(),
+        &RiskConfig::default(),
+        "h1",
+        "web-1",
+        now_time(now_ns()),
+    );
+    assert!(
+        e.chains.iter().all(|c| c.advisory_id != "RUSTSEC-2021-0003"),
+        "{:?}",
+        e.chains
+    );
 }
 
 #[test]
@@ -95,10 +115,14 @@ fn private_and_any_address_listeners_follow_the_config() {
     assert!(exposure(&any, corpus_db(), &nat, "h2", "web-1", now).oldest.is_some());
     // A private range the config names public (e.g. behind a 1:1 NAT) is exposed.
     let named = cfg("public_cidrs: [10.0.3.0/24]");
-    assert!(exposure(&private, corpus_db(), &named, "h1", "db-1", now).oldest.is_some());
+    assert!(exposure(&private, corpus_db(), &named, "h1", "db-1", now)
+        .oldest
+        .is_some());
     // Loopback never is.
     let lo = inventory(pkgs, vec![listener("127.0.0.1", 8080, &[0])], HostAge::default());
-    assert!(exposure(&lo, corpus_db(), &RiskConfig::default(), "h1", "db-1", now).chains.is_empty());
+    assert!(exposure(&lo, corpus_db(), &RiskConfig::default(), "h1", "db-1", now)
+        .chains
+        .is_empty());
 }
 
 #[test]
@@ -107,7 +131,10 @@ fn fix_and_no_fix_are_split() {
     let crates = corpus_dir("crates.io/crates");
     // portaudio: every version affected, no fix (RUSTSEC-2016-0003); smallvec 1.6.0: fixed in 1.6.1.
     let inv = inventory(
-        vec![package("crates.io", "smallvec", "1.6.0"), package("crates.io", "portaudio", "0.7.0")],
+        vec![
+            package("crates.io", "smallvec", "1.6.0"),
+            package("crates.io", "portaudio", "0.7.0"),
+        ],
         vec![listener("::", 443, &[0, 1, u32::MAX])],
         HostAge::default(),
     );
@@ -115,7 +142,10 @@ fn fix_and_no_fix_are_split() {
     let no_fix = e.oldest_without_fix.clone().unwrap();
     assert_eq!(no_fix.advisory_id, "RUSTSEC-2016-0003");
     assert!(no_fix.fixed_versions.is_empty());
-    assert_eq!(no_fix.age_days, days_since(&published_of(&crates.join("RUSTSEC-2016-0003.json")), now));
+    assert_eq!(
+        no_fix.age_days,
+        days_since(&published_of(&crates.join("RUSTSEC-2016-0003.json")), now)
+    );
     let with_fix = e.oldest_with_fix.clone().unwrap();
     assert_eq!(with_fix.package, "smallvec");
     assert!(with_fix.has_fix());
@@ -129,7 +159,13 @@ fn debian_packages_match_by_source_package() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("DSA-1.json"),
-        osv_record("DSA-1", "2023-09-01T00:00:00Z", "Debian:12", "openssl", Some("3.0.11-1~deb12u1")),
+        osv_record(
+            "DSA-1",
+            "2023-09-01T00:00:00Z",
+            "Debian:12",
+            "openssl",
+            Some("3.0.11-1~deb12u1"),
+        ),
     )
     .unwrap();
     let mut store = VulnStore::open_in(tmp.path()).unwrap();
@@ -142,13 +178,23 @@ fn debian_packages_match_by_source_package() {
     patched.source_version = "3.0.11-1~deb12u1".into();
     patched.version = "3.0.11-1~deb12u1".into();
     let now = now_ns();
-    let inv = inventory(vec![libssl, patched], vec![listener("198.18.0.1", 25, &[0])], HostAge::default());
+    let inv = inventory(
+        vec![libssl, patched],
+        vec![listener("198.18.0.1", 25, &[0])],
+        HostAge::default(),
+    );
     let cfg = cfg("public_cidrs: [198.18.0.0/15]");
     let e = exposure(&inv, &db, &cfg, "h1", "mx-1", now_time(now));
     let c = e.oldest.unwrap();
     assert_eq!((c.package.as_str(), c.version.as_str()), ("openssl", "3.0.9-1"));
     assert_eq!(c.binary_package.as_deref(), Some("libssl3"));
     assert_eq!(c.age_days, days_since("2023-09-01T00:00:00Z", now));
-    let only_patched = inventory(inv.packages.clone(), vec![listener("198.18.0.1", 25, &[1])], HostAge::default());
-    assert!(exposure(&only_patched, &db, &cfg, "h1", "mx-1", now_time(now)).chains.is_empty());
+    let only_patched = inventory(
+        inv.packages.clone(),
+        vec![listener("198.18.0.1", 25, &[1])],
+        HostAge::default(),
+    );
+    assert!(exposure(&only_patched, &db, &cfg, "h1", "mx-1", now_time(now))
+        .chains
+        .is_empty());
 }

@@ -37,7 +37,13 @@ fn fleet_db(dir: &Path, now: u64) -> VulnDb {
             let fixed = (i % 2 == 0).then_some("9.0.0");
             std::fs::write(
                 osv.join(format!("FLEET-{i}.json")),
-                osv_record(&format!("FLEET-{i}"), &published, "crates.io", &format!("pkg-{i}"), fixed),
+                osv_record(
+                    &format!("FLEET-{i}"),
+                    &published,
+                    "crates.io",
+                    &format!("pkg-{i}"),
+                    fixed,
+                ),
             )
             .unwrap();
         }
@@ -60,7 +66,14 @@ fn fill(store: &RiskStore, now: u64) {
             age,
         );
         store
-            .ingest(&format!("id-{i:02}"), &format!("host-{i:02}"), now, &inv, now, &RiskConfig::default())
+            .ingest(
+                &format!("id-{i:02}"),
+                &format!("host-{i:02}"),
+                now,
+                &inv,
+                now,
+                &RiskConfig::default(),
+            )
             .unwrap();
     }
     store.note_host("id-99", "no-inventory-yet", now, now).unwrap();
@@ -92,7 +105,13 @@ fn fleet_aggregates_breaches_and_gauges() {
     let e = &f.oldest_exposed_vuln;
     assert_eq!(e.max, *exposure.iter().max().unwrap());
     assert_eq!(e.p95, nearest_rank_p95(exposure.clone()));
-    let count = |lo: i64, hi: i64| EXPOSURE.iter().flatten().filter(|d| (lo..hi).contains(&(**d as i64))).count();
+    let count = |lo: i64, hi: i64| {
+        EXPOSURE
+            .iter()
+            .flatten()
+            .filter(|d| (lo..hi).contains(&(**d as i64)))
+            .count()
+    };
     assert_eq!(e.histogram.none, EXPOSURE.iter().filter(|d| d.is_none()).count());
     assert_eq!(e.histogram.under_7, count(0, 7));
     assert_eq!(e.histogram.from_7_to_30, count(7, 30));
@@ -125,7 +144,10 @@ fn fleet_aggregates_breaches_and_gauges() {
     assert_eq!(of("reverse_uptime_review"), 0);
 
     let text = prometheus_text(&f);
-    assert!(text.contains("weir_risk_oldest_exposed_vuln_days{host=\"host-10\",host_id=\"id-10\"} 400\n"), "{text}");
+    assert!(
+        text.contains("weir_risk_oldest_exposed_vuln_days{host=\"host-10\",host_id=\"id-10\"} 400\n"),
+        "{text}"
+    );
     assert!(text.contains("weir_risk_reverse_uptime_days{host=\"host-11\",host_id=\"id-11\"} 1000\n"));
     assert!(text.contains(&format!("weir_risk_fleet_oldest_exposed_vuln_p95 {}\n", e.p95)));
 }
@@ -141,7 +163,9 @@ fn daily_series_keeps_one_point_per_day() {
     let empty = store.fleet(&db, &cfg, yesterday).unwrap();
     assert_eq!(store.record_daily(&empty).unwrap().hosts, 0);
     fill(&store, now);
-    store.record_daily(&store.fleet(&db, &cfg, now - 1_000_000_000).unwrap()).unwrap();
+    store
+        .record_daily(&store.fleet(&db, &cfg, now - 1_000_000_000).unwrap())
+        .unwrap();
     let today = store.record_daily(&store.fleet(&db, &cfg, now).unwrap()).unwrap();
     let series = store.series(7, now).unwrap();
     assert_eq!(series.len(), 2);
@@ -186,9 +210,15 @@ fn the_sink_stores_inventories_from_event_batches() {
     let store = RiskStore::open_in(tmp.path()).unwrap();
     let hosts = store.hosts().unwrap();
     assert_eq!(hosts.len(), 1);
-    assert_eq!((hosts[0].host_id.as_str(), hosts[0].host_name.as_str()), ("h1", "web-1"));
+    assert_eq!(
+        (hosts[0].host_id.as_str(), hosts[0].host_name.as_str()),
+        ("h1", "web-1")
+    );
     assert!(hosts[0].has_inventory);
-    let r = store.host_risk("h1", &VulnDb::default(), &RiskConfig::default(), now).unwrap().unwrap();
+    let r = store
+        .host_risk("h1", &VulnDb::default(), &RiskConfig::default(), now)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.packages, 1);
     assert_eq!(r.reverse_uptime.days, 30);
 }

@@ -53,7 +53,10 @@ fn every_corpus_record_imports_indexes_and_loads() {
     let (db, load) = store.load(Policy::default()).unwrap();
     assert!(load.failures.is_empty(), "{load}");
     assert_eq!(db.len(), files);
-    assert!(store.ids_for("crates.io", "smallvec").unwrap().contains(&"RUSTSEC-2021-0003".to_string()));
+    assert!(store
+        .ids_for("crates.io", "smallvec")
+        .unwrap()
+        .contains(&"RUSTSEC-2021-0003".to_string()));
     assert!(store.ids_for("crates.io", "no-such-crate-anywhere").unwrap().is_empty());
 
     // Importing the same records again replaces them in place.
@@ -76,12 +79,27 @@ fn reimport_keeps_the_later_modified_record() {
         std::fs::write(dir.join("X-1.json"), rec).unwrap();
         dir
     };
-    let summary = |store: &VulnStore| store.load(Policy::default()).unwrap().0.get("X-1").unwrap().summary.clone();
-    store.import(&[write("v2", "2024-06-01T00:00:00Z", "newer")], &mut |_| {}).unwrap();
-    let r = store.import(&[write("v1", "2023-01-01T00:00:00Z", "older")], &mut |_| {}).unwrap();
+    let summary = |store: &VulnStore| {
+        store
+            .load(Policy::default())
+            .unwrap()
+            .0
+            .get("X-1")
+            .unwrap()
+            .summary
+            .clone()
+    };
+    store
+        .import(&[write("v2", "2024-06-01T00:00:00Z", "newer")], &mut |_| {})
+        .unwrap();
+    let r = store
+        .import(&[write("v1", "2023-01-01T00:00:00Z", "older")], &mut |_| {})
+        .unwrap();
     assert_eq!((r.stored, r.kept_newer), (0, 1));
     assert_eq!(summary(&store).as_deref(), Some("newer"));
-    let r = store.import(&[write("v3", "2025-01-01T00:00:00Z", "newest")], &mut |_| {}).unwrap();
+    let r = store
+        .import(&[write("v3", "2025-01-01T00:00:00Z", "newest")], &mut |_| {})
+        .unwrap();
     assert_eq!((r.stored, r.kept_newer), (1, 0));
     assert_eq!(summary(&store).as_deref(), Some("newest"));
     assert_eq!(store.stats().unwrap().advisories, 1);
@@ -120,7 +138,13 @@ fn zip_archives_import_with_bad_members_named() {
     std::fs::create_dir_all(&layout).unwrap();
     let go = corpus_dir("Go/data/osv");
     let real = std::fs::read(go.join("GO-2020-0001.json")).unwrap();
-    let extra = osv_record("ZIP-1", "2022-02-02T00:00:00Z", "Go", "example.com/zipped", Some("1.2.0"));
+    let extra = osv_record(
+        "ZIP-1",
+        "2022-02-02T00:00:00Z",
+        "Go",
+        "example.com/zipped",
+        Some("1.2.0"),
+    );
     make_zip(
         &layout.join("all.zip"),
         &[
@@ -137,10 +161,16 @@ fn zip_archives_import_with_bad_members_named() {
     assert_eq!(r.failures.len(), 2, "{r}");
     let text = r.to_string();
     assert!(text.contains("all.zip!broken.json") && text.contains("`id`"), "{text}");
-    assert!(text.contains("fake.zip") && text.contains("not a readable zip archive"), "{text}");
+    assert!(
+        text.contains("fake.zip") && text.contains("not a readable zip archive"),
+        "{text}"
+    );
     let (db, _) = store.load(Policy::default()).unwrap();
     assert!(db.get("GO-2020-0001").is_some());
-    assert_eq!(store.ids_for("Go", "example.com/zipped").unwrap(), vec!["ZIP-1".to_string()]);
+    assert_eq!(
+        store.ids_for("Go", "example.com/zipped").unwrap(),
+        vec!["ZIP-1".to_string()]
+    );
 }
 
 proptest! {

@@ -94,7 +94,11 @@ pub fn osv_record(id: &str, published: &str, ecosystem: &str, name: &str, fixed:
         Some(f) => format!(r#"[{{"introduced":"0"}},{{"fixed":"{f}"}}]"#),
         None => r#"[{"introduced":"0"}]"#.to_string(),
     };
-    let kind = if ecosystem.starts_with("Debian") { "ECOSYSTEM" } else { "SEMVER" };
+    let kind = if ecosystem.starts_with("Debian") {
+        "ECOSYSTEM"
+    } else {
+        "SEMVER"
+    };
     format!(
         r#"{{"id":"{id}","modified":"2024-01-01T00:00:00Z","published":"{published}","aliases":["CVE-{id}"],
             "affected":[{{"package":{{"ecosystem":"{ecosystem}","name":"{name}"}},"ranges":[{{"type":"{kind}","events":{events}}}]}}]}}"#
