@@ -1,0 +1,58 @@
+//! Weir's host response actions, run by the sensor when the collector sends a
+//! command: kill a process by entity id (never a reused pid), kill a process
+//! tree, isolate the host's network except to the collector, block a
+//! destination, and enforce exec predicates in the kernel (the process is
+//! killed in the exec syscall that would start it, with no network hop).
+//!
+//! Guardrails: dry-run on every action, a protected list (pid 1, the sensor and
+//! its ancestors, sshd, kubelet, ... configurable) that no action touches, and
+//! an automatic undo after a TTL for isolation and blocks.
+//!
+//! Isolation and blocks are `cgroup/connect4|6` and `cgroup/sendmsg4|6`
+//! programs attached (as BPF links owned by this process) to the root of the
+//! cgroup v2 hierarchy. If the process dies, the kernel drops the links with
+//! it: isolation and blocks never outlive the sensor. Connect hooks only see
+//! new connections: connections established before isolation are not cut.
+//!
+//! ```no_run
+//! use weir_respond::{Responder, ResponderConfig};
+//! let mut config = ResponderConfig::new("host-id");
+//! config.always_allow.push("10.0.0.1:7443".parse().unwrap());
+//! let responder = Responder::start(config)?;
+//! let kills = responder.enforced().expect("taken once");
+//! let action = responder.execute(&weir_event::Command {
+//!     action: "isolate_host".into(),
+//!     ttl_seconds: 600,
+//!     ..Default::default()
+//! });
+//! assert!(action.result.starts_with("ok"));
+//! # Ok::<(), weir_respond::RespondError>(())
+//! ```
+
+pub mod cgroup;
+pub mod config;
+pub mod kernel;
+pub mod kill;
+pub mod predicate;
+pub mod procs;
+pub mod responder;
+pub mod target;
+
+pub use config::ResponderConfig;
+pub use predicate::{parse_predicates, Predicate, PredicateError};
+pub use responder::Responder;
+pub use target::{parse_destination, Destination, TargetError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RespondError {
+    #[error("loading the response BPF programs: {0}")]
+    Load(String),
+    #[error("attaching BPF program {0}: {1}")]
+    Attach(String, String),
+    #[error("updating BPF map {0}: {1}")]
+    Map(String, String),
+    #[error("responder configuration: {0}")]
+    Config(String),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
