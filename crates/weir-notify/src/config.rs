@@ -247,6 +247,11 @@ impl OutputsConfig {
         let raw: RawDocument = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let field = error.path().to_string();
             let message = error.into_inner().to_string();
+            // serde_yaml may start its message with (part of) the same path; say it once.
+            let message = match message.split_once(": ") {
+                Some((path, rest)) if !path.is_empty() && field.starts_with(path) => rest.to_string(),
+                _ => message,
+            };
             ConfigError::Parse {
                 origin: origin.to_string(),
                 field,
