@@ -227,3 +227,69 @@ fn node_listener_lists_its_node_modules_and_names_bad_files() {
     let node_owner = dpkg_owner("/usr/bin/node").expect("dpkg owns node");
     assert_eq!(package_name(&inv, l.loaded[0].package_index), Some(node_owner.as_str()));
 }
+
+/// Imports the `_bz2` extension module from a private site-packages directory (sys.path[0]), then listens.
+const PY_EXTENSION_LISTENER: &str = r#"
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+import _bz2
+t = socket.socket(); t.bind((sys.argv[1], 0)); t.listen()
+print(t.getsockname()[1], _bz2.__file__, flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn python_listener_maps_its_extension_modules_to_their_distributions() {
+    // A copy of a real extension module, installed in a site-packages directory by a distribution whose
+    // RECORD lists it.
+    let stdlib_bz2 = run(PYTHON, &["-c", "import _bz2; print(_bz2.__file__)"]);
+    let stdlib_bz2 = std::path::Path::new(stdlib_bz2.trim());
+    let work = tempfile::tempdir().unwrap();
+    let site = work.path().join("site-packages");
+    let so_name = stdlib_bz2.file_name().unwrap().to_str().unwrap();
+    std::fs::create_dir_all(site.join("bz2shim-0.4.dist-info")).unwrap();
+    std::fs::copy(stdlib_bz2, site.join(so_name)).unwrap();
+    std::fs::write(
+        site.join("bz2shim-0.4.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: bz2shim\nVersion: 0.4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("bz2shim-0.4.dist-info/RECORD"),
+        format!("bz2shim-0.4.dist-info/METADATA,,\n{so_name},sha256=x,1\nbz2shim-0.4.dist-info/RECORD,,\n"),
+    )
+    .unwrap();
+
+    let ns = Netns::create();
+    let mut child = Reaped(ns.spawn(
+        work.path(),
+        PYTHON,
+        &["-c", PY_EXTENSION_LISTENER, &ns.address, site.to_str().unwrap()],
+    ));
+    let pid = child.0.id();
+    let line = first_line(&mut child.0);
+    let (port, loaded_from) = line.split_once(' ').unwrap();
+    let port: u32 = port.parse().unwrap();
+    let so_path = site.join(so_name).display().to_string();
+    assert_eq!(loaded_from, so_path, "python imported the copy");
+
+    let inv = weir_hostscan::scan(&listeners_only());
+    let l = of_pid(&inv, pid)
+        .into_iter()
+        .find(|l| l.port == port)
+        .expect("python listener");
+    let owners: Vec<_> = l
+        .loaded
+        .iter()
+        .filter(|x| x.path == so_path)
+        .map(|x| inv.packages.get(x.package_index as usize))
+        .collect();
+    // Listed as mapped (no dpkg package owns the copy) and as installed by the distribution.
+    assert!(owners.contains(&None), "{owners:?}");
+    let dist = owners.iter().flatten().next().expect("owning distribution");
+    assert_eq!(
+        (dist.ecosystem.as_str(), dist.name.as_str(), dist.version.as_str()),
+        ("PyPI", "bz2shim", "0.4")
+    );
+    assert_eq!(dist.location, site.join("bz2shim-0.4.dist-info").display().to_string());
+}
