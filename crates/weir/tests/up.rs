@@ -3,111 +3,18 @@
 //! within a second or so; `weir query` finds it and `weir verify` passes.
 //! Needs root and BPF, like the sensor itself.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{http_get, query, Up, WEIR};
 use serde_json::Value;
-
-const WEIR: &str = env!("CARGO_BIN_EXE_weir");
-
-/// A running `weir up`, stopped with SIGINT (the way Ctrl-C stops it) on drop.
-struct Up {
-    child: Child,
-    http: String,
-}
-
-impl Up {
-    fn start(data: &std::path::Path, rules: &std::path::Path) -> Up {
-        let mut child = Command::new(WEIR)
-            .args(["up", "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .arg("--rules")
-            .arg(rules)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn weir up");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut http = None;
-        for line in lines.by_ref() {
-            let line = line.expect("read weir up output");
-            if let Some(url) = line.trim().strip_prefix("console and API") {
-                http = Some(url.trim().trim_end_matches('/').to_string());
-            }
-            if line.starts_with("Ctrl-C to stop") {
-                break;
-            }
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Up {
-            child,
-            http: http.expect("weir up printed no console URL"),
-        }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let status = self.child.wait().unwrap();
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn query(data: &std::path::Path, needle: &str) -> Vec<Value> {
-    let out = Command::new(WEIR)
-        .args(["query", "--json", "--contains", needle, "--data"])
-        .arg(data)
-        .output()
-        .expect("run weir query");
-    assert!(
-        out.status.success(),
-        "weir query failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("weir query --json prints JSON lines"))
-        .collect()
-}
 
 fn is_true(event: &Value) -> bool {
     event["process.executable"]
         .as_str()
         .is_some_and(|exe| exe.ends_with("/true"))
-}
-
-/// A plain HTTP/1.1 GET on loopback: (status code, body).
-fn http_get(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 #[test]
