@@ -76,6 +76,9 @@ pub struct TriageConfig {
     pub link_key: LinkKey,
     /// Issuer name shown in authenticator apps.
     pub totp_issuer: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the answering client
+    /// (empty: the TCP peer is the source).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl TriageConfig {
@@ -91,6 +94,7 @@ impl TriageConfig {
             public_base_url: public_base_url.into(),
             link_key,
             totp_issuer: "Weir".into(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! takes the form-encoded answer, records it with the peer address and user
 //! agent, and tells the hooks about confirmations and escalations.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,15 +36,38 @@ pub trait TriageHooks: Send + Sync {
 struct AppState {
     triage: Arc<Mutex<Triage>>,
     hooks: Arc<dyn TriageHooks>,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 /// The confirm page routes. Serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so answers carry their source address.
 pub fn router(triage: Arc<Mutex<Triage>>, hooks: Arc<dyn TriageHooks>) -> Router {
+    let trusted_proxies = lock(&triage).config().trusted_proxies.clone().into();
     Router::new()
         .route("/triage/{token}", get(show).post(submit))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .with_state(AppState { triage, hooks })
+        .with_state(AppState {
+            triage,
+            hooks,
+            trusted_proxies,
+        })
+}
+
+/// The answering client's address: the TCP peer, or, when the peer is a
+/// trusted reverse proxy, the last address it appended to `X-Forwarded-For`.
+fn answer_source(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted_proxies.iter().any(|p| p.to_canonical() == peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|last| last.trim().parse::<IpAddr>().ok())
+        .map_or(peer, |ip| ip.to_canonical())
 }
 
 #[derive(Deserialize)]
@@ -131,8 +154,12 @@ fn confirm_form(triage: &Triage, token: &str, notice: Option<&str>) -> Response 
     if view.state != "pending" {
         return error_page(&TriageError::TokenUsed { state: view.state });
     }
+    let now = now();
+    if now > view.deadline {
+        return error_page(&TriageError::DeadlinePassed);
+    }
     let style_nonce = random_nonce();
-    let form_nonce = triage.form_nonce(token, now());
+    let form_nonce = triage.form_nonce(token, now);
     html(
         StatusCode::OK,
         &style_nonce,
@@ -202,7 +229,7 @@ async fn submit(
             .suppress_hours
             .filter(|&h| h > 0)
             .map(|h| Duration::from_secs(u64::from(h) * 3600)),
-        source: peer.ip(),
+        source: answer_source(peer.ip(), &headers, &state.trusted_proxies),
         user_agent,
     };
     let now = now();

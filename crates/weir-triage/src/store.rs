@@ -127,6 +127,24 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl Row {
+    fn into_view(self) -> RequestView {
+        RequestView {
+            alert_id: self.alert_id,
+            rule_id: self.rule_id,
+            rule_title: self.rule_title,
+            severity: self.severity,
+            host_id: self.host_id,
+            host_name: self.host_name,
+            summary: self.summary,
+            person_id: self.person_id,
+            created: self.created,
+            deadline: self.deadline,
+            state: self.state,
+            failed_codes: self.failed_codes,
+            suppressed_until: self.suppressed_until,
+        }
+    }
+
     fn answer_source(&self, answer: &Answer) -> AnswerSource {
         let source = answer.source.to_canonical();
         AnswerSource {
@@ -287,20 +305,7 @@ impl Triage {
 
     /// The request behind a link, for the confirm page (no state change).
     pub fn view(&self, token: &str) -> Result<RequestView, TriageError> {
-        let row = find_by_token(&self.conn, &self.config, token)?;
-        Ok(RequestView {
-            alert_id: row.alert_id,
-            rule_id: row.rule_id,
-            rule_title: row.rule_title,
-            severity: row.severity,
-            host_id: row.host_id,
-            host_name: row.host_name,
-            summary: row.summary,
-            person_id: row.person_id,
-            created: row.created,
-            deadline: row.deadline,
-            state: row.state,
-        })
+        Ok(find_by_token(&self.conn, &self.config, token)?.into_view())
     }
 
     /// A fresh anti-forgery nonce for one rendering of the confirm form.
@@ -515,6 +520,16 @@ impl Triage {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The most recent requests, newest first, for the console's triage view.
+    pub fn recent(&self, limit: usize) -> Result<Vec<RequestView>, TriageError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ROW_COLUMNS} FROM requests ORDER BY created DESC, alert_id DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit.min(10_000) as i64], row_from)?;
+        let rows: Vec<Row> = rows.collect::<Result<_, _>>()?;
+        Ok(rows.into_iter().map(Row::into_view).collect())
     }
 
     /// The state of an alert's request (`pending`, `confirmed`, ...).

@@ -195,6 +195,9 @@ pub struct RequestView {
     pub deadline: u64,
     /// `pending`, `confirmed`, `denied`, `failed_codes` or `unanswered`.
     pub state: String,
+    pub failed_codes: u32,
+    /// Set when an authenticated yes silenced repeats (unix seconds).
+    pub suppressed_until: Option<u64>,
 }
 
 /// One step in an alert's triage history.

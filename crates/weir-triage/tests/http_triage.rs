@@ -326,3 +326,52 @@ fn malformed_form_is_a_clear_400() {
     let response = h.post(&path_of(&request), &[("nonce", &nonce)]);
     assert_eq!(response.status, 400, "{}", response.body);
 }
+
+#[test]
+fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let flagged_host: IpAddr = "10.0.0.9".parse().unwrap();
+    // Not trusted: the header is ignored and the TCP peer is the source.
+    let h = start(|_| {});
+    let request = h.request(&alert(1, "high", vec![flagged_host]));
+    let nonce = h.nonce(&path_of(&request));
+    let form = [("nonce", nonce.as_str()), ("answer", "no")];
+    h.post_with_headers(&path_of(&request), &form, "X-Forwarded-For: 10.0.0.9\r\n");
+    let escalation = h.hooks.escalations.lock().unwrap()[0].clone();
+    let answer = escalation.answer.unwrap();
+    assert_eq!((answer.source, answer.from_flagged_host), (LOOPBACK, false));
+
+    // Loopback trusted as the proxy: the last forwarded address is the client.
+    let h = start(|c| c.trusted_proxies = vec![LOOPBACK]);
+    let request = h.request(&alert(1, "high", vec![flagged_host]));
+    let nonce = h.nonce(&path_of(&request));
+    let form = [("nonce", nonce.as_str()), ("answer", "no")];
+    h.post_with_headers(&path_of(&request), &form, "X-Forwarded-For: 203.0.113.5, 10.0.0.9\r\n");
+    let escalation = h.hooks.escalations.lock().unwrap()[0].clone();
+    let answer = escalation.answer.unwrap();
+    assert_eq!((answer.source, answer.from_flagged_host), (flagged_host, true));
+    let timeline = h.triage.lock().unwrap().timeline(1).unwrap();
+    assert!(timeline
+        .iter()
+        .any(|e| e.kind == "answered_no" && e.source.as_deref() == Some("10.0.0.9")));
+}
+
+#[test]
+fn page_past_the_deadline_says_so() {
+    let h = start(|c| c.deadlines.high = Duration::from_secs(1));
+    let request = h.request(&alert(1, "high", vec![]));
+    std::thread::sleep(Duration::from_millis(2100));
+    let page = h.get(&path_of(&request));
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains("deadline"), "{}", page.body);
+}
+
+#[test]
+fn recent_lists_requests_with_their_state() {
+    let h = start(|_| {});
+    h.request(&alert(1, "high", vec![]));
+    let second = h.request(&alert(2, "high", vec![]));
+    h.answer(&path_of(&second), "no", None);
+    let recent = h.triage.lock().unwrap().recent(10).unwrap();
+    let states: Vec<(i64, &str)> = recent.iter().map(|r| (r.alert_id, r.state.as_str())).collect();
+    assert_eq!(states, [(2, "denied"), (1, "pending")]);
+}

@@ -109,10 +109,15 @@ impl Harness {
     }
 
     pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_with_headers(path, form, "")
+    }
+
+    /// POST with extra header lines (each ending in `\r\n`).
+    pub fn post_with_headers(&self, path: &str, form: &[(&str, &str)], extra_headers: &str) -> Response {
         let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
         let body = body.join("&");
         self.send(&format!(
-            "POST {path} HTTP/1.1\r\nHost: weir\r\nUser-Agent: weir-test/1.0\r\nConnection: close\r\n\
+            "POST {path} HTTP/1.1\r\nHost: weir\r\nUser-Agent: weir-test/1.0\r\nConnection: close\r\n{extra_headers}\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ))
