@@ -90,6 +90,9 @@ pub struct DetectStats {
     pub breakers_tripped: AtomicU64,
     /// Time from the event to the command being sent, last value (µs).
     pub last_decision_latency_us: AtomicU64,
+    /// Time spent evaluating rules and correlations (ns), and batches evaluated.
+    pub eval_ns: AtomicU64,
+    pub batches: AtomicU64,
 }
 
 struct Job {
@@ -145,7 +148,15 @@ impl Detector {
                 let mut saved = Instant::now();
                 loop {
                     match jobs.recv_timeout(Duration::from_secs(1)) {
-                        Ok(job) => worker.run(&mut matcher, job),
+                        Ok(job) => {
+                            let started = Instant::now();
+                            worker.run(&mut matcher, job);
+                            let stats = &worker.stats;
+                            stats
+                                .eval_ns
+                                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            stats.batches.fetch_add(1, Ordering::Relaxed);
+                        }
                         Err(RecvTimeoutError::Timeout) => worker.advance(),
                         Err(RecvTimeoutError::Disconnected) => break,
                     }

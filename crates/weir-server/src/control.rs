@@ -57,6 +57,11 @@ impl Control {
         answer.await.map_err(|_| "the collector is stopping".to_string())?
     }
 
+    /// Enrolled hosts with counters and chain heads (as GET /api/hosts).
+    pub fn hosts(&self) -> Vec<serde_json::Value> {
+        self.shared.host_summaries()
+    }
+
     /// Hosts whose stream is open now.
     pub fn connected_hosts(&self) -> Vec<String> {
         self.shared.commands.lock().unwrap().keys().cloned().collect()

@@ -164,6 +164,36 @@ pub fn prometheus(data: &Path, detection: &DetectionSink) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP weir_detect_eval_seconds_total Time spent evaluating rules and correlations.\n# TYPE weir_detect_eval_seconds_total counter\nweir_detect_eval_seconds_total {}\n# HELP weir_detect_batches_total Event batches evaluated.\n# TYPE weir_detect_batches_total counter\nweir_detect_batches_total {}",
+        s.eval_ns.load(Relaxed) as f64 / 1e9,
+        s.batches.load(Relaxed)
+    );
+    if let Some(control) = detection.1.control().get() {
+        out.push_str("# HELP weir_host_events_total Events stored per host.\n# TYPE weir_host_events_total counter\n");
+        out.push_str("# HELP weir_host_last_seen_seconds Unix time a host last sent a batch.\n# TYPE weir_host_last_seen_seconds gauge\n");
+        out.push_str("# HELP weir_host_connected Whether a host's stream is open.\n# TYPE weir_host_connected gauge\n");
+        for h in control.hosts() {
+            let host = label(h["host_id"].as_str().unwrap_or_default());
+            let name = label(h["host_name"].as_str().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "weir_host_events_total{{host=\"{host}\",name=\"{name}\"}} {}",
+                h["events"].as_u64().unwrap_or(0)
+            );
+            let _ = writeln!(
+                out,
+                "weir_host_last_seen_seconds{{host=\"{host}\",name=\"{name}\"}} {}",
+                h["last_seen_unix_ns"].as_u64().unwrap_or(0) as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "weir_host_connected{{host=\"{host}\",name=\"{name}\"}} {}",
+                u8::from(h["connected"] == true)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
         "# HELP weir_response_decision_latency_seconds Event time to command sent, last action.\n# TYPE weir_response_decision_latency_seconds gauge\nweir_response_decision_latency_seconds {}",
         s.last_decision_latency_us.load(Relaxed) as f64 / 1e6
     );
