@@ -13,6 +13,11 @@
 //!
 //! The functions below work on a data directory whether or not a collector
 //! is running on it (SQLite WAL), for the CLI.
+//!
+//! The listener is plain HTTP on loopback by default, so the session cookie
+//! is not `Secure` unless `AuthConfig::secure_cookies` is set (do so behind a
+//! TLS proxy). Source addresses (audit, per-address login limits) are the TCP
+//! peer's; `X-Forwarded-For` is not trusted.
 
 mod admin_api;
 mod guard;
@@ -353,6 +358,11 @@ mod tests {
         );
         assert_eq!(check_password(data, "alice", "wrong password").unwrap(), None);
         assert_eq!(check_password(data, "nobody", "alice password 1").unwrap(), None);
+        // What is stored is an Argon2id PHC string that verifies, never the password.
+        let (_, stored, _) = open(data).unwrap().user_secret("alice").unwrap().unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+        assert!(password::verify_password("alice password 1", &stored));
+        assert!(!stored.contains("alice password 1"));
         set_password(data, "alice", "alice password 2").unwrap();
         assert_eq!(check_password(data, "alice", "alice password 1").unwrap(), None);
         set_role(data, "alice", Role::Admin).unwrap();
