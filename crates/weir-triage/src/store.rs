@@ -223,6 +223,45 @@ impl Triage {
         &self.config
     }
 
+    /// For an alert whose actor cannot be asked (not in the people directory,
+    /// or no login uid): records it and returns the escalation to send now,
+    /// so a `confirm: actor` alert is never dropped for want of a person.
+    /// `alert.person_id` may be empty; `why` goes to the timeline.
+    pub fn escalate_without_actor(
+        &mut self,
+        alert: &TriageAlert,
+        why: &str,
+        now: u64,
+    ) -> Result<Escalation, TriageError> {
+        let tx = self.conn.transaction()?;
+        let exists = tx
+            .query_row("SELECT 1 FROM requests WHERE alert_id = ?1", [alert.alert_id], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if exists {
+            return Err(TriageError::AlreadyRequested(alert.alert_id));
+        }
+        // A row without a usable link: no token is ever issued for it.
+        let (id, _) = self.config.link_key.new_link(alert.alert_id, &alert.person_id);
+        insert_request(&tx, &id, alert, now, now, now, "no_actor")?;
+        add_timeline(
+            &tx,
+            alert.alert_id,
+            now,
+            "requested",
+            &format!("nobody to ask: {why}"),
+            None,
+        )?;
+        let row = find_by_alert(&tx, alert.alert_id)?;
+        let escalation = row.escalation(EscalationReason::NoActor, now, None);
+        record_escalation(&tx, &escalation, true)?;
+        tx.commit()?;
+        tracing::warn!(alert = alert.alert_id, why, "triage: no actor to ask, escalating");
+        Ok(escalation)
+    }
+
     /// Creates the confirmation request for an alert and returns the link to send.
     pub fn request(&mut self, alert: &TriageAlert, now: u64) -> Result<TriageRequest, TriageError> {
         if alert.person_id.trim().is_empty() {
@@ -245,31 +284,7 @@ impl Triage {
         let deadline = now.saturating_add(secs(answer_within));
         let link_expires = now.saturating_add(secs(self.config.link_ttl.max(answer_within)));
         let (id, token) = self.config.link_key.new_link(alert.alert_id, &alert.person_id);
-        let addresses: Vec<String> = alert
-            .host_addresses
-            .iter()
-            .map(|a| a.to_canonical().to_string())
-            .collect();
-        tx.execute(
-            "INSERT INTO requests (id, alert_id, rule_id, rule_title, severity, host_id, host_name, host_addresses,
-                 summary, person_id, created, deadline, link_expires, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending')",
-            params![
-                id,
-                alert.alert_id,
-                alert.rule_id,
-                alert.rule_title,
-                alert.severity,
-                alert.host_id,
-                alert.host_name,
-                addresses.join(","),
-                alert.summary,
-                alert.person_id,
-                now as i64,
-                deadline as i64,
-                link_expires as i64
-            ],
-        )?;
+        insert_request(&tx, &id, alert, now, deadline, link_expires, "pending")?;
         let enrolled = enrolled_at(&tx, &alert.person_id)?.is_some();
         let mut detail = format!(
             "asked {}; answer due within {} s",
@@ -589,6 +604,44 @@ impl Triage {
         let rows = stmt.query_map([person_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+fn insert_request(
+    tx: &Transaction<'_>,
+    id: &str,
+    alert: &TriageAlert,
+    now: u64,
+    deadline: u64,
+    link_expires: u64,
+    state: &str,
+) -> Result<(), TriageError> {
+    let addresses: Vec<String> = alert
+        .host_addresses
+        .iter()
+        .map(|a| a.to_canonical().to_string())
+        .collect();
+    tx.execute(
+        "INSERT INTO requests (id, alert_id, rule_id, rule_title, severity, host_id, host_name, host_addresses,
+             summary, person_id, created, deadline, link_expires, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            id,
+            alert.alert_id,
+            alert.rule_id,
+            alert.rule_title,
+            alert.severity,
+            alert.host_id,
+            alert.host_name,
+            addresses.join(","),
+            alert.summary,
+            alert.person_id,
+            now as i64,
+            deadline as i64,
+            link_expires as i64,
+            state
+        ],
+    )?;
+    Ok(())
 }
 
 fn find_by_token(conn: &Connection, config: &TriageConfig, token: &str) -> Result<Row, TriageError> {

@@ -96,6 +96,8 @@ pub enum EscalationReason {
     FailedCodes,
     /// No answer before the deadline.
     Unanswered,
+    /// Nobody could be asked: the actor is not in the people directory (or not known).
+    NoActor,
 }
 
 impl EscalationReason {
@@ -104,6 +106,7 @@ impl EscalationReason {
             EscalationReason::Denied => "denied",
             EscalationReason::FailedCodes => "failed_codes",
             EscalationReason::Unanswered => "unanswered",
+            EscalationReason::NoActor => "no_actor",
         }
     }
 
@@ -111,6 +114,7 @@ impl EscalationReason {
         match s {
             "denied" => EscalationReason::Denied,
             "failed_codes" => EscalationReason::FailedCodes,
+            "no_actor" => EscalationReason::NoActor,
             _ => EscalationReason::Unanswered,
         }
     }
@@ -193,7 +197,7 @@ pub struct RequestView {
     pub person_id: String,
     pub created: u64,
     pub deadline: u64,
-    /// `pending`, `confirmed`, `denied`, `failed_codes` or `unanswered`.
+    /// `pending`, `confirmed`, `denied`, `failed_codes`, `unanswered` or `no_actor`.
     pub state: String,
     pub failed_codes: u32,
     /// Set when an authenticated yes silenced repeats (unix seconds).

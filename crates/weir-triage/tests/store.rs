@@ -231,3 +231,29 @@ fn link_key_file_is_private_and_stable() {
     Triage::open(&db, config(other.path())).unwrap();
     assert_eq!(std::fs::metadata(&db).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn alert_without_a_person_escalates_at_once_and_only_once() {
+    let (_dir, mut triage) = open(|_| {});
+    let mut orphan = alert(9, "medium", vec![]);
+    orphan.person_id = String::new();
+    let escalation = triage
+        .escalate_without_actor(&orphan, "loginuid 4242 is not in people.yaml", T0)
+        .unwrap();
+    assert_eq!(escalation.reason, EscalationReason::NoActor);
+    assert_eq!(escalation.priority, "high");
+    assert_eq!(triage.state(9).unwrap(), "no_actor");
+    // Handed out here, so `due` does not repeat it, and no link can be made for it.
+    assert!(triage.due(T0 + 99_999).unwrap().is_empty());
+    assert!(matches!(
+        triage.request(&alert(9, "medium", vec![]), T0),
+        Err(TriageError::AlreadyRequested(9))
+    ));
+    assert!(matches!(
+        triage.suppress_after_yes(9, Duration::from_secs(60), T0),
+        Err(TriageError::NotConfirmed { .. })
+    ));
+    let timeline = triage.timeline(9).unwrap();
+    assert!(timeline[0].detail.contains("loginuid 4242"), "{timeline:?}");
+    assert_eq!(timeline[1].kind, "escalated");
+}
