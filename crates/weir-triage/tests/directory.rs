@@ -173,3 +173,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn shipped_example_directory_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("people.example.yaml");
+    let directory = Directory::load(&path).unwrap();
+    assert_eq!(directory.person_for(Some("adm-alice"), None).unwrap().id, "alice");
+    assert_eq!(directory.oncall().count(), 1);
+}
