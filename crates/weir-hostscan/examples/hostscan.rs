@@ -5,10 +5,21 @@ use std::collections::BTreeMap;
 
 fn main() {
     let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
-    let config = weir_hostscan::ScanConfig {
+    let mut config = weir_hostscan::ScanConfig {
         host_id: weir_event::entity::host_id_from_machine_id(&machine_id),
         ..Default::default()
     };
+    // Leave parts out to measure the others: `hostscan no-binaries no-node no-python no-listeners no-age`.
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "no-binaries" => config.binary_dirs.clear(),
+            "no-node" => config.node_roots.clear(),
+            "no-python" => config.site_packages = Some(Vec::new()),
+            "no-listeners" => config.listeners = false,
+            "no-age" => config.host_age = false,
+            other => panic!("unknown argument {other}"),
+        }
+    }
     let inv = weir_hostscan::scan(&config);
     let mut per_eco: BTreeMap<&str, usize> = BTreeMap::new();
     for p in &inv.packages {
@@ -35,5 +46,9 @@ fn main() {
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("");
-    println!("scan_duration_us: {} {hwm}", inv.scan_duration_us);
+    let encoded = prost::Message::encoded_len(&inv);
+    println!(
+        "scan_duration_us: {} encoded_bytes: {encoded} {hwm}",
+        inv.scan_duration_us
+    );
 }

@@ -3,11 +3,13 @@
 //! aliasing (/lib -> /usr/lib, ...) and the canonical path as a fallback spelling.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::budget::{read_text, Budget};
+use crate::budget::Budget;
 use crate::config::ScanConfig;
 use crate::dpkg_status::DpkgNames;
+use crate::error::HostScanError;
 
 pub const INFO_DIR: &str = "/var/lib/dpkg/info";
 
@@ -31,6 +33,44 @@ pub fn usr_merge_spellings(path: &str) -> Vec<String> {
 pub fn list_package_name(file_name: &str) -> Option<&str> {
     let name = file_name.strip_suffix(".list")?;
     (!name.is_empty()).then_some(name)
+}
+
+/// Longest path line kept from a .list file; longer lines cannot be a mapped file's path (PATH_MAX).
+const MAX_LINE: usize = 4096;
+
+/// Streams the lines of one .list file (at most `limit` bytes) to `each`, so a multi-megabyte list costs
+/// one line of memory. Lines that are not UTF-8 or longer than [`MAX_LINE`] are skipped.
+fn scan_list(path: &Path, limit: u64, mut each: impl FnMut(&str)) -> Result<(), HostScanError> {
+    let file = std::fs::File::open(path).map_err(|e| HostScanError::io(path, e))?;
+    let mut reader = BufReader::new(file.take(limit.saturating_add(1)));
+    let mut line = Vec::with_capacity(256);
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .by_ref()
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| HostScanError::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        total += n as u64;
+        if total > limit {
+            return Err(HostScanError::TooLarge {
+                path: path.to_path_buf(),
+                limit,
+            });
+        }
+        if line.last() != Some(&b'\n') && n > MAX_LINE {
+            // The rest of an over-long line: skip to its end.
+            total += reader.skip_until(b'\n').map_err(|e| HostScanError::io(path, e))? as u64;
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(&line) {
+            each(text.trim_end_matches('\n'));
+        }
+    }
 }
 
 /// Owning package index for each of `paths` (host paths as the processes see them) that dpkg knows.
@@ -79,19 +119,14 @@ pub fn owners(config: &ScanConfig, paths: &[String], names: &DpkgNames, budget: 
         let Some(&index) = names.get(pkg).or_else(|| names.get(bare)) else {
             continue; // a .list left by a removed package, or beyond the package limit
         };
-        let text = match read_text(&path, budget.limits.max_file_bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                budget.note_err(&e);
-                continue;
-            }
-        };
-        for line in text.lines() {
+        if let Err(e) = scan_list(&path, budget.limits.max_file_bytes, |line| {
             if let Some(asked) = wanted.get(line) {
                 for a in asked {
                     out.entry(a.clone()).or_insert(index);
                 }
             }
+        }) {
+            budget.note_err(&e);
         }
         if out.len() == paths.len() {
             break;
@@ -128,7 +163,33 @@ mod tests {
         assert_eq!(list_package_name("bash.md5sums"), None);
     }
 
+    fn lines_of(content: &[u8], limit: u64) -> Result<Vec<String>, HostScanError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.list");
+        std::fs::write(&path, content).unwrap();
+        let mut out = Vec::new();
+        scan_list(&path, limit, |l| out.push(l.to_string())).map(|_| out)
+    }
+
+    #[test]
+    fn list_files_stream_line_by_line() {
+        let long = "/x".repeat(MAX_LINE);
+        let content = format!("/.\n/usr/bin/a\n{long}\n/usr/bin/b\n/usr/bin/\u{e9}\n/no-newline");
+        assert_eq!(
+            lines_of(content.as_bytes(), 1 << 20).unwrap(),
+            ["/.", "/usr/bin/a", "/usr/bin/b", "/usr/bin/\u{e9}", "/no-newline"]
+        );
+        assert_eq!(lines_of(b"/a\n\xff\xfe\n/b\n", 100).unwrap(), ["/a", "/b"]);
+        let err = lines_of(b"/usr/bin/a\n/usr/bin/b\n", 12).unwrap_err().to_string();
+        assert!(err.ends_with("x.list: larger than the 12-byte limit, skipped"), "{err}");
+    }
+
     proptest! {
+        #[test]
+        fn list_contents_never_panic(content in proptest::collection::vec(any::<u8>(), 0..600), limit in 0u64..700) {
+            let _ = lines_of(&content, limit);
+        }
+
         #[test]
         fn spellings_never_panic_and_keep_the_original(path in ".{0,80}") {
             let s = usr_merge_spellings(&path);
