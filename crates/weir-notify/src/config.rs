@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::notification::{Kind, Notification, Severity};
+use crate::tls::TlsClient;
 
 /// Default PagerDuty Events API v2 endpoint.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -91,6 +92,8 @@ pub struct WebhookSettings {
     pub url: String,
     /// HMAC key; the body is sent unsigned when absent.
     pub secret: Option<String>,
+    /// Roots trusted for TLS: Mozilla's, plus the output's `ca_file` if given.
+    pub tls_client: TlsClient,
 }
 
 /// Where Slack messages go.
@@ -109,12 +112,16 @@ pub enum SlackTarget {
 #[derive(Debug, Clone)]
 pub struct SlackSettings {
     pub target: SlackTarget,
+    /// Roots trusted for TLS: Mozilla's, plus the output's `ca_file` if given.
+    pub tls_client: TlsClient,
 }
 
 #[derive(Debug, Clone)]
 pub struct PagerDutySettings {
     pub routing_key: String,
     pub events_url: String,
+    /// Roots trusted for TLS: Mozilla's, plus the output's `ca_file` if given.
+    pub tls_client: TlsClient,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +161,8 @@ pub struct EmailSettings {
     /// AUTH PLAIN credentials (only sent over TLS).
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Roots trusted for TLS: Mozilla's, plus the output's `ca_file` if given.
+    pub tls_client: TlsClient,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +219,8 @@ struct RawOutput {
     username: Option<String>,
     password: Option<String>,
     password_file: Option<PathBuf>,
+    // webhook, slack, pagerduty, email
+    ca_file: Option<PathBuf>,
     // file
     path: Option<PathBuf>,
 }
@@ -358,13 +369,21 @@ fn validate(origin: &str, index: usize, raw: RawOutput) -> Result<OutputConfig, 
     if retries > 100 {
         return Err(context.invalid("retries", "must be at most 100"));
     }
+    let tls_client = match &raw.ca_file {
+        None => TlsClient::default(),
+        Some(path) => TlsClient::with_ca_file(path).map_err(|message| context.invalid("ca_file", message))?,
+    };
     let output_type = raw.output_type.clone();
     let settings = match output_type.as_str() {
         "webhook" => {
             let url = context.required("url", raw.url, "webhook")?;
             check_http_url(&context, "url", &url)?;
             let secret = context.secret("secret", raw.secret, raw.secret_file)?;
-            OutputSettings::Webhook(WebhookSettings { url, secret })
+            OutputSettings::Webhook(WebhookSettings {
+                url,
+                secret,
+                tls_client,
+            })
         }
         "slack" => {
             let webhook_url = context.secret("webhook_url", raw.webhook_url, raw.webhook_url_file)?;
@@ -397,7 +416,7 @@ fn validate(origin: &str, index: usize, raw: RawOutput) -> Result<OutputConfig, 
                     return Err(context.invalid("webhook_url", "missing (type slack needs webhook_url or token)"))
                 }
             };
-            OutputSettings::Slack(SlackSettings { target })
+            OutputSettings::Slack(SlackSettings { target, tls_client })
         }
         "pagerduty" => {
             let routing_key = context.secret("routing_key", raw.routing_key, raw.routing_key_file)?;
@@ -407,6 +426,7 @@ fn validate(origin: &str, index: usize, raw: RawOutput) -> Result<OutputConfig, 
             OutputSettings::PagerDuty(PagerDutySettings {
                 routing_key,
                 events_url,
+                tls_client,
             })
         }
         "syslog" => {
@@ -472,6 +492,7 @@ fn validate(origin: &str, index: usize, raw: RawOutput) -> Result<OutputConfig, 
                 to,
                 username: raw.username,
                 password,
+                tls_client,
             })
         }
         "file" => {
@@ -499,7 +520,7 @@ fn validate(origin: &str, index: usize, raw: RawOutput) -> Result<OutputConfig, 
 
 /// Fields that belong to another output type are an error, not silently ignored.
 fn reject_foreign_fields(context: &Context<'_>, raw: &RawOutput) -> Result<(), ConfigError> {
-    let present: [(&str, bool); 24] = [
+    let present: [(&str, bool); 25] = [
         ("url", raw.url.is_some()),
         ("secret", raw.secret.is_some()),
         ("secret_file", raw.secret_file.is_some()),
@@ -524,9 +545,10 @@ fn reject_foreign_fields(context: &Context<'_>, raw: &RawOutput) -> Result<(), C
         ("password", raw.password.is_some()),
         ("password_file", raw.password_file.is_some()),
         ("path", raw.path.is_some()),
+        ("ca_file", raw.ca_file.is_some()),
     ];
     let allowed: &[&str] = match raw.output_type.as_str() {
-        "webhook" => &["url", "secret", "secret_file"],
+        "webhook" => &["url", "secret", "secret_file", "ca_file"],
         "slack" => &[
             "webhook_url",
             "webhook_url_file",
@@ -534,10 +556,20 @@ fn reject_foreign_fields(context: &Context<'_>, raw: &RawOutput) -> Result<(), C
             "token_file",
             "channel",
             "api_base",
+            "ca_file",
         ],
-        "pagerduty" => &["routing_key", "routing_key_file", "events_url"],
+        "pagerduty" => &["routing_key", "routing_key_file", "events_url", "ca_file"],
         "syslog" => &["address", "protocol", "facility", "udp_max_bytes"],
-        "email" => &["server", "tls", "from", "to", "username", "password", "password_file"],
+        "email" => &[
+            "server",
+            "tls",
+            "from",
+            "to",
+            "username",
+            "password",
+            "password_file",
+            "ca_file",
+        ],
         "file" => &["path"],
         _ => return Ok(()),
     };

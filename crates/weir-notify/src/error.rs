@@ -56,7 +56,7 @@ impl DeliveryError {
     pub fn from_http_status(what: &str, status: u16, body: &str) -> DeliveryError {
         let snippet: String = body.chars().take(200).collect();
         let message = format!("{what}: HTTP {status}: {snippet}");
-        if status == 429 || status >= 500 || status < 400 {
+        if status == 429 || !(400..500).contains(&status) {
             DeliveryError::Transient(message)
         } else {
             DeliveryError::Permanent(message)

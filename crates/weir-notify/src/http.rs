@@ -2,7 +2,6 @@
 //! Mozilla's roots), one request per connection, with a whole-request timeout
 //! and a bounded response body. Alert rates do not need pooling.
 
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,10 +9,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::{self, pki_types::ServerName};
-use tokio_rustls::TlsConnector;
 
 use crate::error::DeliveryError;
+use crate::tls::{server_name, TlsClient};
 
 /// Response bodies past this are cut (only error messages are read from them).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -109,31 +107,6 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-/// TLS client settings shared by HTTP and SMTP: ring provider (set explicitly, so
-/// it works whichever rustls providers the final binary enables) and webpki roots.
-pub(crate) fn tls_connector() -> TlsConnector {
-    static CONNECTOR: OnceLock<TlsConnector> = OnceLock::new();
-    CONNECTOR
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let config =
-                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default TLS versions")
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-            TlsConnector::from(Arc::new(config))
-        })
-        .clone()
-}
-
-pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, DeliveryError> {
-    ServerName::try_from(host.to_string())
-        .map_err(|_| DeliveryError::Permanent(format!("{host:?} is not a valid TLS server name")))
-}
-
 /// POSTs `body` to `url` with the given extra headers; the whole exchange is bounded by `timeout`.
 /// Connection problems and timeouts are transient; the status is returned as is.
 pub async fn post(
@@ -141,9 +114,10 @@ pub async fn post(
     headers: &[(&str, String)],
     body: Vec<u8>,
     timeout: Duration,
+    tls: &TlsClient,
 ) -> Result<HttpResponse, DeliveryError> {
     let target = HttpTarget::parse(url).map_err(DeliveryError::Permanent)?;
-    match tokio::time::timeout(timeout, post_to(&target, headers, body)).await {
+    match tokio::time::timeout(timeout, post_to(&target, headers, body, tls)).await {
         Ok(result) => result,
         Err(_) => Err(DeliveryError::Transient(format!(
             "{}:{}: no response within {timeout:?}",
@@ -156,6 +130,7 @@ async fn post_to(
     target: &HttpTarget,
     headers: &[(&str, String)],
     body: Vec<u8>,
+    tls: &TlsClient,
 ) -> Result<HttpResponse, DeliveryError> {
     let stream = TcpStream::connect((target.host.as_str(), target.port))
         .await
@@ -172,7 +147,8 @@ async fn post_to(
         .body(Full::new(Bytes::from(body)))
         .map_err(|error| DeliveryError::Permanent(format!("building request: {error}")))?;
     if target.https {
-        let tls = tls_connector()
+        let tls = tls
+            .connector()
             .connect(server_name(&target.host)?, stream)
             .await
             .map_err(|error| DeliveryError::Transient(format!("TLS with {}: {error}", target.host)))?;

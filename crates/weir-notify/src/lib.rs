@@ -20,6 +20,7 @@ pub mod smtp;
 pub mod stats;
 pub mod syslog;
 mod timefmt;
+pub mod tls;
 pub mod webhook;
 
 pub use config::{OutputConfig, OutputSettings, OutputsConfig};

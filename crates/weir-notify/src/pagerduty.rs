@@ -81,7 +81,7 @@ pub async fn deliver(
     let body = serde_json::to_vec(&event_body(&settings.routing_key, notification))
         .map_err(|error| DeliveryError::Permanent(format!("encoding event: {error}")))?;
     let headers = [("Content-Type", "application/json".to_string())];
-    let response = crate::http::post(&settings.events_url, &headers, body, timeout).await?;
+    let response = crate::http::post(&settings.events_url, &headers, body, timeout, &settings.tls_client).await?;
     if (200..300).contains(&response.status) {
         Ok(())
     } else {

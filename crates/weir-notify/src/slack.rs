@@ -221,7 +221,14 @@ pub async fn deliver(
     match &settings.target {
         SlackTarget::IncomingWebhook { url } => {
             let headers = [("Content-Type", "application/json; charset=utf-8".to_string())];
-            let response = crate::http::post(url, &headers, body.to_string().into_bytes(), timeout).await?;
+            let response = crate::http::post(
+                url,
+                &headers,
+                body.to_string().into_bytes(),
+                timeout,
+                &settings.tls_client,
+            )
+            .await?;
             if (200..300).contains(&response.status) {
                 Ok(())
             } else {
@@ -247,7 +254,14 @@ pub async fn deliver(
                 ("Authorization", format!("Bearer {token}")),
             ];
             let url = format!("{api_base}/chat.postMessage");
-            let response = crate::http::post(&url, &headers, body.to_string().into_bytes(), timeout).await?;
+            let response = crate::http::post(
+                &url,
+                &headers,
+                body.to_string().into_bytes(),
+                timeout,
+                &settings.tls_client,
+            )
+            .await?;
             if !(200..300).contains(&response.status) {
                 return Err(DeliveryError::from_http_status(
                     "slack chat.postMessage",

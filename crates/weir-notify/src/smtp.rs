@@ -112,7 +112,7 @@ impl Session {
             .collect())
     }
 
-    async fn start_tls(self, host: &str) -> Result<Session, DeliveryError> {
+    async fn start_tls(self, host: &str, tls: &crate::tls::TlsClient) -> Result<Session, DeliveryError> {
         // Anything the server sent ahead of the handshake would be injected plaintext: refuse it.
         if !self.stream.buffer().is_empty() {
             return Err(DeliveryError::Permanent(format!(
@@ -122,8 +122,9 @@ impl Session {
         }
         let server = self.server;
         let io = self.stream.into_inner();
-        let tls = crate::http::tls_connector()
-            .connect(crate::http::server_name(host)?, io)
+        let tls = tls
+            .connector()
+            .connect(crate::tls::server_name(host)?, io)
             .await
             .map_err(|e| DeliveryError::Transient(format!("smtp {server} TLS: {e}")))?;
         Ok(Session {
@@ -164,8 +165,10 @@ pub async fn send_mail(settings: &EmailSettings, to: &[&str], message: &str) -> 
         .map_err(|e| DeliveryError::Transient(format!("smtp {} connect: {e}", settings.server)))?;
     let io: Box<dyn Io> = match settings.tls {
         SmtpTls::Implicit => Box::new(
-            crate::http::tls_connector()
-                .connect(crate::http::server_name(&host)?, tcp)
+            settings
+                .tls_client
+                .connector()
+                .connect(crate::tls::server_name(&host)?, tcp)
                 .await
                 .map_err(|e| DeliveryError::Transient(format!("smtp {} TLS: {e}", settings.server)))?,
         ),
@@ -195,7 +198,7 @@ pub async fn send_mail(settings: &EmailSettings, to: &[&str], message: &str) -> 
             )));
         }
         session.command("STARTTLS", "STARTTLS", &[220]).await?;
-        session = session.start_tls(&host).await?;
+        session = session.start_tls(&host, &settings.tls_client).await?;
         extensions = session.ehlo(&helo_name).await?;
     }
     if let (Some(username), Some(password)) = (&settings.username, &settings.password) {

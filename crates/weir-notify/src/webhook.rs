@@ -25,7 +25,7 @@ pub async fn deliver(
             sign_webhook(secret.as_bytes(), timestamp, &body),
         ));
     }
-    let response = crate::http::post(&settings.url, &headers, body, timeout).await?;
+    let response = crate::http::post(&settings.url, &headers, body, timeout, &settings.tls_client).await?;
     if (200..300).contains(&response.status) {
         Ok(())
     } else {

@@ -43,6 +43,16 @@ struct Script {
 impl HttpReceiver {
     /// Answers `default` to everything after the scripted `responses` are used up.
     pub fn start(responses: Vec<(u16, &str)>, default: (u16, &str)) -> HttpReceiver {
+        HttpReceiver::start_with_tls(responses, default, None)
+    }
+
+    /// Like [`HttpReceiver::start`], serving https with `tls` when given.
+    pub fn start_with_tls(
+        responses: Vec<(u16, &str)>,
+        default: (u16, &str),
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> HttpReceiver {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let script = Arc::new(Script {
             responses: Mutex::new(
                 responses
@@ -70,6 +80,7 @@ impl HttpReceiver {
                     };
                     let script = script.clone();
                     let recorded = recorded.clone();
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         let service =
                             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
@@ -101,9 +112,17 @@ impl HttpReceiver {
                                     Ok::<_, std::convert::Infallible>(response)
                                 }
                             });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        let http = hyper::server::conn::http1::Builder::new();
+                        match acceptor {
+                            None => {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                                }
+                            }
+                        }
                     });
                 }
             });

@@ -7,6 +7,7 @@
 pub mod http_receiver;
 pub mod smtp_sink;
 pub mod syslog_listener;
+pub mod test_pki;
 
 use std::time::Duration;
 
