@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use weir_event::{Inventory, Listener, Package as InvPackage};
-use weir_vuln::{DisclosureBasis, VulnDb};
+use weir_vuln::{Advisory, DisclosureBasis, VulnDb};
 
 use crate::config::{Reach, RiskConfig};
 
-/// At most this many chains are kept per host; past it they are counted, not stored.
-pub const MAX_CHAINS_PER_HOST: usize = 20_000;
+/// At most this many chains (the oldest) are written out per host; the rest are counted.
+pub const MAX_CHAINS_PER_HOST: usize = 1_000;
 
 /// One listener -> package -> advisory chain.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -68,7 +68,8 @@ pub struct ListenerCounts {
 pub struct Exposure {
     /// All chains through non-loopback listeners, counted (`exposed`) or not, oldest first.
     pub chains: Vec<ExposedVuln>,
-    pub chains_dropped: usize,
+    /// Chains found; past [`MAX_CHAINS_PER_HOST`] only the oldest are written out in `chains`.
+    pub chains_total: usize,
     pub oldest: Option<ExposedVuln>,
     pub oldest_with_fix: Option<ExposedVuln>,
     pub oldest_without_fix: Option<ExposedVuln>,
@@ -77,12 +78,9 @@ pub struct Exposure {
     pub listeners: ListenerCounts,
 }
 
-struct PackageHit {
-    advisory_id: String,
-    aliases: Vec<String>,
-    summary: Option<String>,
+struct PackageHit<'a> {
+    advisory: &'a Advisory,
     disclosed: time::OffsetDateTime,
-    basis: String,
     fixed: Option<String>,
 }
 
@@ -100,41 +98,50 @@ fn lookup_key(p: &InvPackage) -> (&str, &str) {
     }
 }
 
-fn hits_for(db: &VulnDb, p: &InvPackage) -> Vec<PackageHit> {
+/// The counted advisories affecting a package, with disclosure dates computed once per advisory.
+fn hits_for<'a>(
+    db: &'a VulnDb,
+    p: &InvPackage,
+    disclosures: &mut HashMap<&'a str, Option<time::OffsetDateTime>>,
+) -> Vec<PackageHit<'a>> {
     let (name, version) = lookup_key(p);
     let mut out = Vec::new();
     for m in db.matches(&p.ecosystem, name, version) {
         if m.excluded.is_some() {
             continue;
         }
-        let Some((disclosed, basis)) = db.disclosure(m.advisory) else {
+        let disclosed = *disclosures
+            .entry(m.advisory.id.as_str())
+            .or_insert_with(|| db.disclosed_at(m.advisory));
+        let Some(disclosed) = disclosed else {
             continue;
         };
         out.push(PackageHit {
-            advisory_id: m.advisory.id.clone(),
-            aliases: m.advisory.aliases.clone(),
-            summary: m.advisory.summary.clone(),
+            advisory: m.advisory,
             disclosed,
-            basis: match basis {
-                DisclosureBasis::Published { id } => format!("published:{id}"),
-                DisclosureBasis::IdYear { id } => format!("id-year:{id}"),
-            },
-            fixed: m.fixed.clone(),
+            fixed: m.fixed,
         });
     }
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn chain(
+    db: &VulnDb,
     l: &Listener,
     reach: Reach,
     exposed: bool,
     library: &str,
     p: &InvPackage,
-    h: &PackageHit,
+    h: &PackageHit<'_>,
     now: time::OffsetDateTime,
 ) -> ExposedVuln {
     let (name, version) = lookup_key(p);
+    let basis = match db.disclosure(h.advisory).map(|(_, b)| b) {
+        Some(DisclosureBasis::Published { id }) => format!("published:{id}"),
+        Some(DisclosureBasis::IdYear { id }) => format!("id-year:{id}"),
+        None => String::new(),
+    };
     ExposedVuln {
         exposed,
         reach,
@@ -151,29 +158,33 @@ fn chain(
         version: version.to_string(),
         binary_package: (name != p.name).then(|| p.name.clone()),
         package_location: p.location.clone(),
-        advisory_id: h.advisory_id.clone(),
-        aliases: h.aliases.clone(),
-        summary: h.summary.clone(),
+        advisory_id: h.advisory.id.clone(),
+        aliases: h.advisory.aliases.clone(),
+        summary: h.advisory.summary.clone(),
         disclosed: h
             .disclosed
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        disclosure_basis: h.basis.clone(),
+        disclosure_basis: basis,
         age_days: (now - h.disclosed).whole_days().max(0),
         fixed_versions: h.fixed.iter().cloned().collect(),
     }
 }
 
-/// Oldest first; ties by advisory id, then listener, so the answer is deterministic.
-fn order(a: &ExposedVuln, b: &ExposedVuln) -> std::cmp::Ordering {
-    b.age_days
-        .cmp(&a.age_days)
-        .then_with(|| a.disclosed.cmp(&b.disclosed))
-        .then_with(|| a.advisory_id.cmp(&b.advisory_id))
-        .then_with(|| (&a.address, a.port, &a.package).cmp(&(&b.address, b.port, &b.package)))
+/// One (listener, loaded file, package, advisory) found, before it is written out as a chain.
+struct Candidate {
+    age_days: i64,
+    listener: usize,
+    loaded: usize,
+    package: u32,
+    hit: usize,
+    reach: Reach,
+    exposed: bool,
 }
 
 /// Builds the chains of one inventory. Each package is matched once however many listeners load it.
+/// Every chain is ranked; the [`MAX_CHAINS_PER_HOST`] oldest are written out (and the oldest counted,
+/// with-fix, without-fix and not-exposed ones always are).
 pub fn exposure(
     inv: &Inventory,
     db: &VulnDb,
@@ -183,8 +194,11 @@ pub fn exposure(
     now: time::OffsetDateTime,
 ) -> Exposure {
     let mut out = Exposure::default();
-    let mut cache: HashMap<u32, Vec<PackageHit>> = HashMap::new();
-    for l in &inv.listeners {
+    let mut hits: Vec<Option<Vec<PackageHit<'_>>>> = Vec::new();
+    hits.resize_with(inv.packages.len(), || None);
+    let mut disclosures = HashMap::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (li, l) in inv.listeners.iter().enumerate() {
         let reach = cfg.reach(&l.address);
         match reach {
             Reach::Public => out.listeners.public += 1,
@@ -198,7 +212,7 @@ pub fn exposure(
         }
         let exposed = cfg.is_exposed(reach, host_id, host_name);
         let mut seen_packages = std::collections::HashSet::new();
-        for loaded in &l.loaded {
+        for (fi, loaded) in l.loaded.iter().enumerate() {
             let idx = loaded.package_index;
             let Some(p) = inv.packages.get(idx as usize) else {
                 continue; // u32::MAX: no package owns this file
@@ -206,21 +220,47 @@ pub fn exposure(
             if !seen_packages.insert(idx) {
                 continue; // several files of one package: the first names it
             }
-            let hits = cache.entry(idx).or_insert_with(|| hits_for(db, p));
-            for h in hits.iter() {
-                if out.chains.len() >= MAX_CHAINS_PER_HOST {
-                    out.chains_dropped += 1;
-                    continue;
-                }
-                out.chains.push(chain(l, reach, exposed, &loaded.path, p, h, now));
+            let found = hits[idx as usize].get_or_insert_with(|| hits_for(db, p, &mut disclosures));
+            for (hi, h) in found.iter().enumerate() {
+                candidates.push(Candidate {
+                    age_days: (now - h.disclosed).whole_days().max(0),
+                    listener: li,
+                    loaded: fi,
+                    package: idx,
+                    hit: hi,
+                    reach,
+                    exposed,
+                });
             }
         }
     }
-    out.chains.sort_by(order);
-    let first = |f: &dyn Fn(&ExposedVuln) -> bool| out.chains.iter().find(|c| f(c)).cloned();
+    let hit = |c: &Candidate| &hits[c.package as usize].as_ref().expect("matched package")[c.hit];
+    // Oldest first; ties by disclosure, advisory id, then listener and package, so the answer is stable.
+    let order = |a: &Candidate, b: &Candidate| {
+        let (ha, hb) = (hit(a), hit(b));
+        b.age_days
+            .cmp(&a.age_days)
+            .then_with(|| ha.disclosed.cmp(&hb.disclosed))
+            .then_with(|| ha.advisory.id.cmp(&hb.advisory.id))
+            .then_with(|| (a.listener, a.package).cmp(&(b.listener, b.package)))
+    };
+    let write = |c: &Candidate| {
+        let l = &inv.listeners[c.listener];
+        let p = &inv.packages[c.package as usize];
+        chain(db, l, c.reach, c.exposed, &l.loaded[c.loaded].path, p, hit(c), now)
+    };
+    let first =
+        |f: &dyn Fn(&Candidate) -> bool| candidates.iter().filter(|c| f(c)).min_by(|a, b| order(a, b)).map(write);
     out.oldest = first(&|c| c.exposed);
-    out.oldest_with_fix = first(&|c| c.exposed && c.has_fix());
-    out.oldest_without_fix = first(&|c| c.exposed && !c.has_fix());
+    out.oldest_with_fix = first(&|c| c.exposed && hit(c).fixed.is_some());
+    out.oldest_without_fix = first(&|c| c.exposed && hit(c).fixed.is_none());
     out.oldest_not_exposed = first(&|c| !c.exposed);
+    out.chains_total = candidates.len();
+    if candidates.len() > MAX_CHAINS_PER_HOST {
+        candidates.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
+        candidates.truncate(MAX_CHAINS_PER_HOST);
+    }
+    candidates.sort_by(order);
+    out.chains = candidates.iter().map(write).collect();
     out
 }

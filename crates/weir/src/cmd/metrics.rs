@@ -258,8 +258,7 @@ fn print_host(r: &HostRisk, all: bool) {
     };
     println!(
         "Chains ({} total, {} shown; listener -> process -> library -> package -> advisory):",
-        r.exposure.chains.len(),
-        shown
+        r.exposure.chains_total, shown
     );
     for c in &r.exposure.chains[..shown] {
         println!(
