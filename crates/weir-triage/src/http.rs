@@ -202,12 +202,8 @@ async fn submit(
     let form = match Form::<AnswerForm>::from_request(request, &()).await {
         Ok(Form(form)) => form,
         Err(rejection) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                "Cannot answer",
-                &format!("bad form: {rejection}"),
-                false,
-            );
+            let text = format!("bad form: {}", rejection.body_text());
+            return message(rejection.status(), "Cannot answer", &text, false);
         }
     };
     let yes = match form.answer.as_str() {

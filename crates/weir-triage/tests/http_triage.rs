@@ -324,7 +324,8 @@ fn malformed_form_is_a_clear_400() {
     assert_eq!(response.status, 400);
     assert!(response.body.contains("must be yes or no"), "{}", response.body);
     let response = h.post(&path_of(&request), &[("nonce", &nonce)]);
-    assert_eq!(response.status, 400, "{}", response.body);
+    assert_eq!(response.status, 422, "{}", response.body);
+    assert!(response.body.contains("missing field `answer`"), "{}", response.body);
 }
 
 #[test]
