@@ -124,6 +124,7 @@ async fn hosts(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let mut text = shared.metrics.render();
+    text.push_str(&shared.auth.render_metrics());
     if let Some(extra) = shared.config.metrics_extra.clone() {
         text.push_str(&tokio::task::spawn_blocking(move || extra()).await.unwrap_or_default());
     }

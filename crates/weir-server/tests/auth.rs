@@ -768,3 +768,42 @@ async fn openapi_document_lists_every_served_route() {
     assert!(doc["paths"]["/api/alerts"]["get"].is_object());
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_audit_rows_are_bounded_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    users(dir.path());
+    let server = start_with(dir.path(), |c| c.auth.max_unauthenticated_audit_per_minute = 2).await;
+    let addr = server.http_addr();
+    for _ in 0..5 {
+        assert_eq!(send(addr, "POST", "/api/suppressions", &[], "").await.status, 401);
+    }
+    assert_eq!(post_login(addr, "vera", "wrong password!").await.status, 401);
+    // Authenticated writes are always recorded.
+    let admin = common::admin_token(&server);
+    assert_eq!(
+        send(addr, "POST", "/api/suppressions", &bearer(&admin), "")
+            .await
+            .status,
+        200
+    );
+
+    let rows = auth::read_audit(dir.path(), 100).unwrap();
+    let anonymous = rows
+        .iter()
+        .filter(|r| r.action == "POST /api/suppressions" && r.outcome == "401");
+    assert_eq!(anonymous.count(), 2);
+    assert!(!rows.iter().any(|r| r.action == "login"), "over budget: {rows:#?}");
+    assert!(rows.iter().any(|r| r.actor == "admin-token" && r.outcome == "200"));
+
+    let metrics = send(addr, "GET", "/metrics", &bearer(&admin), "").await.body;
+    for line in [
+        "weir_audit_rows_not_recorded_total 4",
+        "weir_auth_refused_requests_total{reason=\"unauthenticated\"} 5",
+        "weir_auth_logins_total{outcome=\"refused\"} 1",
+        "weir_audit_rows_total 3",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in:\n{metrics}");
+    }
+    server.shutdown().await;
+}

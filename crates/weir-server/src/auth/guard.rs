@@ -17,6 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::counters::{bump, Admit};
 use super::parse::{bearer_token, cookie_value, form_field, plausible_session_id, MAX_FORM_BYTES, SESSION_COOKIE};
 use super::role::{is_state_changing, required_role};
 use super::store::{secret_hash, AuditRecord};
@@ -260,10 +261,39 @@ async fn check_csrf(request: Request, expected: &str) -> Result<Request, Respons
     }
 }
 
-/// Appends an audit row; a failure to write is logged, never hidden.
+/// Appends an audit row; a failure to write is logged and counted, never hidden.
 pub(crate) async fn audit(auth: &AuthState, record: AuditRecord) {
-    if let Err(error) = auth.with_db(move |db| db.append_audit(&record)).await {
-        tracing::error!(%error, "could not write an audit row");
+    match auth.with_db(move |db| db.append_audit(&record)).await {
+        Ok(()) => bump(&auth.counters.audit_rows),
+        Err(error) => {
+            bump(&auth.counters.audit_write_errors);
+            tracing::error!(%error, "could not write an audit row");
+        }
+    }
+}
+
+/// Appends an audit row about an unauthenticated caller, within the
+/// per-minute budget; past it the row is only counted, and the next row
+/// written is preceded by a summary of how many were not.
+pub(crate) async fn audit_unauthenticated(auth: &AuthState, record: AuditRecord) {
+    match auth.unauthenticated_audit.admit(Instant::now()) {
+        Admit::Skip => bump(&auth.counters.audit_rows_not_recorded),
+        Admit::Write { skipped } => {
+            if skipped > 0 {
+                let origin = Origin::default();
+                let outcome = format!("{skipped} rows about unauthenticated callers not recorded (over budget)");
+                let summary = audit_record(
+                    "anonymous",
+                    None,
+                    "audit-summary".into(),
+                    String::new(),
+                    &origin,
+                    outcome,
+                );
+                audit(auth, summary).await;
+            }
+            audit(auth, record).await;
+        }
     }
 }
 
@@ -290,7 +320,6 @@ pub(crate) fn audit_record(
 
 /// The middleware (`axum::middleware::from_fn_with_state(auth, guard)`).
 pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let origin = Origin::of(request.headers(), request.extensions().get::<ConnectInfo<SocketAddr>>());
@@ -301,12 +330,10 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
     let principal = match authenticate(&auth, request.headers(), &method, &path).await {
         Found::Caller(principal) => principal,
         Found::Nobody => {
+            bump(&auth.counters.unauthenticated);
             if writes {
-                audit(
-                    &auth,
-                    audit_record("anonymous", None, action, path.clone(), &origin, "401".into()),
-                )
-                .await;
+                let record = audit_record("anonymous", None, action, path.clone(), &origin, "401".into());
+                audit_unauthenticated(&auth, record).await;
             }
             return unauthenticated(
                 &method,
@@ -316,12 +343,10 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
             );
         }
         Found::Refused(why) => {
+            bump(&auth.counters.unauthenticated);
             if writes {
-                audit(
-                    &auth,
-                    audit_record("anonymous", None, action, path.clone(), &origin, "401".into()),
-                )
-                .await;
+                let record = audit_record("anonymous", None, action, path.clone(), &origin, "401".into());
+                audit_unauthenticated(&auth, record).await;
             }
             return unauthenticated(&method, &path, bearer, why);
         }
@@ -333,6 +358,7 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
 
     let needed = required_role(&method, &path, &auth.config.route_roles);
     if principal.role < needed {
+        bump(&auth.counters.forbidden);
         if writes {
             let record = audit_record(
                 &principal.actor,
@@ -359,6 +385,7 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
         request = match check_csrf(request, &expected).await {
             Ok(request) => request,
             Err(refusal) => {
+                bump(&auth.counters.csrf_refused);
                 let outcome = format!("{} (csrf)", refusal.status().as_u16());
                 let record = audit_record(&principal.actor, Some(principal.role), action, path, &origin, outcome);
                 audit(&auth, record).await;
@@ -384,6 +411,5 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
         )
         .await;
     }
-    tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, %method, "authorized request");
     response
 }

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Extension;
 
-use super::guard::{audit, audit_record, cross_site, Origin, Principal};
+use super::counters::bump;
+use super::guard::{audit, audit_record, audit_unauthenticated, cross_site, Origin, Principal};
 use super::parse::{form_field, MAX_FORM_BYTES, SESSION_COOKIE};
 use super::password::{dummy_hash, verify_password};
 use super::store::secret_hash;
@@ -89,6 +90,7 @@ async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         .unwrap_or_else(|p| p.into_inner())
         .blocked_for(&keys, Instant::now());
     if let Some(wait) = blocked {
+        bump(&auth.counters.logins_rate_limited);
         let record = audit_record(
             &username,
             None,
@@ -97,7 +99,7 @@ async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             &origin,
             "rate-limited".into(),
         );
-        audit(&auth, record).await;
+        audit_unauthenticated(&auth, record).await;
         let mut response = page(
             StatusCode::TOO_MANY_REQUESTS,
             &username,
@@ -110,6 +112,7 @@ async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response 
         return response;
     }
     let Ok(permit) = auth.hashing.clone().try_acquire_owned() else {
+        bump(&auth.counters.logins_busy);
         let mut response = page(
             StatusCode::SERVICE_UNAVAILABLE,
             &username,
@@ -143,6 +146,7 @@ async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response 
     .unwrap_or(false);
 
     let (Some(role), true, true) = (role, verified, usable) else {
+        bump(&auth.counters.logins_refused);
         auth.limiter
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -155,10 +159,11 @@ async fn login(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             &origin,
             "refused".into(),
         );
-        audit(&auth, record).await;
+        audit_unauthenticated(&auth, record).await;
         return page(StatusCode::UNAUTHORIZED, &username, "Wrong username or password.");
     };
 
+    bump(&auth.counters.logins_ok);
     auth.limiter.lock().unwrap_or_else(|p| p.into_inner()).clear(&user_key);
     let session_id = crate::pki::random_token("");
     let hash = secret_hash(&session_id);

@@ -20,6 +20,7 @@
 //! peer's; `X-Forwarded-For` is not trusted.
 
 mod admin_api;
+mod counters;
 mod guard;
 mod headers;
 mod limiter;
@@ -126,6 +127,10 @@ pub struct AuthConfig {
     /// Password hashes computed at once (each takes ~19 MiB); logins past
     /// this get 503 rather than queueing.
     pub max_concurrent_logins: usize,
+    /// Audit rows a minute for callers who are not authenticated (refused
+    /// requests, failed or rate-limited logins); past it they are counted
+    /// and summarised in one row, so anonymous traffic cannot fill the disk.
+    pub max_unauthenticated_audit_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -138,6 +143,7 @@ impl Default for AuthConfig {
             secure_cookies: false,
             route_roles: Vec::new(),
             max_concurrent_logins: 4,
+            max_unauthenticated_audit_per_minute: 120,
         }
     }
 }
@@ -150,6 +156,8 @@ pub struct AuthState {
     pub(crate) admin_token_hash: [u8; 32],
     pub(crate) metrics_token_hash: Option<[u8; 32]>,
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    pub(crate) counters: counters::AuthCounters,
+    pub(crate) unauthenticated_audit: counters::AuditBudget,
 }
 
 impl AuthState {
@@ -181,6 +189,8 @@ impl AuthState {
                 config.login_window,
             )),
             hashing: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_logins.max(1))),
+            counters: counters::AuthCounters::default(),
+            unauthenticated_audit: counters::AuditBudget::new(config.max_unauthenticated_audit_per_minute),
             config,
             db: Arc::new(Mutex::new(db)),
             admin_token_hash: Sha256::digest(admin_token.trim().as_bytes()).into(),
@@ -197,6 +207,11 @@ impl AuthState {
         tokio::task::spawn_blocking(move || f(&db.lock().unwrap_or_else(|p| p.into_inner())))
             .await
             .map_err(|_| AuthError::Stopped)?
+    }
+
+    /// The authentication counters in Prometheus text format.
+    pub(crate) fn render_metrics(&self) -> String {
+        self.counters.render()
     }
 
     /// Deletes expired sessions (called periodically by the collector).

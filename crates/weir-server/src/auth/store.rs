@@ -57,6 +57,9 @@ pub struct SessionUser {
     pub role: Role,
 }
 
+/// Live sessions one user may hold; signing in again ends the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 32;
+
 /// Hex SHA-256 of a secret: the form in which tokens and session ids are kept.
 pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -349,11 +352,20 @@ impl AuthDb {
 
     // ---- sessions ----
 
+    /// Stores a new session; a user's oldest sessions beyond
+    /// [`MAX_SESSIONS_PER_USER`] end.
     pub fn insert_session(&self, session_hash: &str, username: &str, now: u64) -> Result<(), AuthError> {
         self.conn
             .execute(
                 "INSERT INTO sessions (hash, username, created_unix_ns, last_seen_unix_ns) VALUES (?1, ?2, ?3, ?3)",
                 params![session_hash, username, now as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "DELETE FROM sessions WHERE username = ?1 AND hash NOT IN
+                 (SELECT hash FROM sessions WHERE username = ?1 ORDER BY created_unix_ns DESC, rowid DESC LIMIT ?2)",
+                params![username, MAX_SESSIONS_PER_USER as i64],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -492,5 +504,46 @@ impl AuthDb {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_are_capped_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = AuthDb::open(&dir.path().join("auth.db")).unwrap();
+        db.insert_user("u", Role::Viewer, "$argon2id$x", 0).unwrap();
+        let (idle, lifetime) = (10, 100);
+        db.insert_session("s0", "u", 1000).unwrap();
+        assert!(db.touch_session("s0", 1005, idle, lifetime).unwrap().is_some());
+        // Idle past the limit: gone, and stays gone.
+        assert!(db.touch_session("s0", 1016, idle, lifetime).unwrap().is_none());
+        assert!(db.touch_session("s0", 1017, idle, lifetime).unwrap().is_none());
+        // Kept busy, it still ends at its lifetime.
+        db.insert_session("s1", "u", 2000).unwrap();
+        for t in (2005..2100).step_by(5) {
+            assert!(db.touch_session("s1", t, idle, lifetime).unwrap().is_some(), "at {t}");
+        }
+        assert!(db.touch_session("s1", 2100, idle, lifetime).unwrap().is_none());
+
+        for i in 0..(MAX_SESSIONS_PER_USER + 3) {
+            db.insert_session(&format!("c{i}"), "u", 3000 + i as u64).unwrap();
+        }
+        let now = 3000 + MAX_SESSIONS_PER_USER as u64;
+        let live = (0..(MAX_SESSIONS_PER_USER + 3))
+            .filter(|i| db.touch_session(&format!("c{i}"), now, 1000, 1000).unwrap().is_some())
+            .count();
+        assert_eq!(live, MAX_SESSIONS_PER_USER);
+        assert!(
+            db.touch_session("c0", now, 1000, 1000).unwrap().is_none(),
+            "oldest ended"
+        );
+        assert_eq!(
+            db.purge_sessions(now + 5000, 1000, 1000).unwrap(),
+            MAX_SESSIONS_PER_USER
+        );
     }
 }
