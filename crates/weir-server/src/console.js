@@ -6,6 +6,10 @@ const views = ["overview", "alerts", "search"];
 let current = "overview", timer = null;
 
 const csrf = document.querySelector("meta[name=csrf-token]")?.content || "";
+// The server enforces roles; the page only hides what this role cannot do.
+const role = document.querySelector("meta[name=weir-role]")?.content || "viewer";
+const canWrite = role === "analyst" || role === "admin";
+const resolutions = [["true_positive", "true +"], ["false_positive", "false +"], ["benign", "benign"]];
 
 // GET by default; pass { method: "POST", body } for writes (the CSRF header is added).
 async function api(path, options = {}) {
@@ -66,7 +70,10 @@ async function loadAlerts() {
     <td>${esc(time(a.last_unix_ns))}</td><td class="lvl ${esc(a.level)}">${esc(a.level)}</td>
     <td>${esc(a.rule_title)}<div class="mono muted">${esc(a.rule_id)}</div></td>
     <td><span class="pill ${esc(a.mode)}">${esc(a.mode)}</span></td><td>${esc(a.state.replace("_", " "))}</td><td>${esc(a.count)}</td>
-    <td class="mono">${esc(a.host_id.slice(0, 12))}</td><td>${esc(a.actor)}</td><td class="mono">${esc(a.summary)}</td></tr>`, 9);
+    <td class="mono">${esc(a.host_id.slice(0, 12))}</td><td>${esc(a.actor)}</td><td class="mono">${esc(a.summary)}</td>
+    <td>${canWrite && a.mode === "alert" && !["true_positive", "false_positive", "benign"].includes(a.state)
+      ? resolutions.map(([value, label]) => `<button class="small" data-resolve="${esc(a.id)}" data-as="${value}">${label}</button>`).join(" ")
+      : ""}</td></tr>`, 10);
   $("status").textContent = "updated " + new Date().toLocaleTimeString();
 }
 
@@ -94,6 +101,18 @@ async function loadEvents() {
   $("status").textContent = `${events.length} events`;
 }
 
+$("alert-rows").addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-resolve]");
+  if (!button) return;
+  const note = window.prompt(`Resolve alert ${button.dataset.resolve} as ${button.dataset.as}. Note (optional):`, "");
+  if (note === null) return;
+  try {
+    await api(`/api/alerts/${encodeURIComponent(button.dataset.resolve)}/resolve`, {
+      method: "POST", body: JSON.stringify({ resolution: button.dataset.as, note }),
+    });
+    await loadAlerts();
+  } catch (e) { report(e); }
+});
 $("alert-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAlerts().catch(report); });
 $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadEvents().catch(report); });
 document.querySelectorAll("nav a").forEach((a) => a.addEventListener("click", () => show(a.dataset.view)));
