@@ -329,12 +329,19 @@ pub fn breaches(fleet: &FleetRisk, cfg: &RiskConfig) -> Vec<Breach> {
                 ));
             }
         }
-        if t.review_flags && !h.review_flags.is_empty() {
+        // `no_signals` is a note (the collector's first sighting stands in), not a reason to alert.
+        let review: Vec<&str> = h
+            .review_flags
+            .iter()
+            .map(String::as_str)
+            .filter(|k| *k != crate::uptime::FLAG_NO_SIGNALS)
+            .collect();
+        if t.review_flags && !review.is_empty() {
             out.push(host(
                 "reverse_uptime_review",
                 h.reverse_uptime_days,
                 0,
-                format!("review: {}", h.review_flags.join(", ")),
+                format!("review: {}", review.join(", ")),
             ));
         }
     }

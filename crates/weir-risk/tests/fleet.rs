@@ -55,9 +55,9 @@ fn fleet_db(dir: &Path, now: u64) -> VulnDb {
 }
 
 fn fill(store: &RiskStore, now: u64) {
-    for i in 0..EXPOSURE.len() {
+    for (i, uptime) in UPTIME.iter().enumerate() {
         let age = HostAge {
-            rootfs_created_ns: now - UPTIME[i] * NS_PER_DAY,
+            rootfs_created_ns: now - uptime * NS_PER_DAY,
             ..HostAge::default()
         };
         let inv = inventory(

@@ -191,12 +191,16 @@ fn print_fleet(f: &FleetRisk, cfg: &RiskConfig) {
         println!();
         println!("Thresholds crossed:");
         for x in b {
+            let value = if x.metric == "reverse_uptime_review" {
+                "needs review".to_string()
+            } else {
+                format!("{} d > {} d", x.value_days, x.threshold_days)
+            };
             println!(
-                "  {:<30} {:<24} {:>5} d > {} d  {}",
+                "  {:<30} {:<24} {:>14}  {}",
                 x.metric,
                 x.host_name.as_deref().unwrap_or("(fleet)"),
-                x.value_days,
-                x.threshold_days,
+                value,
                 x.detail
             );
         }
@@ -229,7 +233,7 @@ fn print_host(r: &HostRisk, all: bool) {
     ] {
         match c {
             Some(c) => println!(
-                "{name:<30} {:>5} d  {} ({}) in {} {} {}, fixed in {} — {} {}:{} pid {} {}",
+                "{name:<30} {:>5} d  {} ({}) in {} {} {}, {} — {} {}:{} pid {} {}",
                 c.age_days,
                 c.advisory_id,
                 c.aliases.join(", "),
@@ -237,7 +241,7 @@ fn print_host(r: &HostRisk, all: bool) {
                 c.package,
                 c.version,
                 if c.has_fix() {
-                    c.fixed_versions.join(", ")
+                    format!("fixed in {}", c.fixed_versions.join(", "))
                 } else {
                     "no fix".into()
                 },
@@ -289,10 +293,11 @@ fn print_host(r: &HostRisk, all: bool) {
             }
         );
     }
-    if r.exposure.chains_dropped > 0 {
+    let hidden = r.exposure.chains_total - shown;
+    if hidden > 0 {
         println!(
-            "  ({} more chains dropped past the per-host bound)",
-            r.exposure.chains_dropped
+            "  ({hidden} more not shown; --all lists the {} oldest)",
+            r.exposure.chains.len()
         );
     }
     let u = &r.reverse_uptime;
