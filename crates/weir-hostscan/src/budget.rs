@@ -2,6 +2,8 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Limits;
@@ -16,6 +18,7 @@ pub struct Budget {
     errors_dropped: usize,
     walk_limit_noted: bool,
     time_noted: bool,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Budget {
@@ -28,7 +31,21 @@ impl Budget {
             errors_dropped: 0,
             walk_limit_noted: false,
             time_noted: false,
+            cancel: None,
         }
+    }
+
+    /// A budget that also ends as soon as `cancel` is set (a stopping scanner).
+    pub fn with_cancel(limits: Limits, cancel: Arc<AtomicBool>) -> Budget {
+        Budget {
+            cancel: Some(cancel),
+            ..Budget::new(limits)
+        }
+    }
+
+    /// True when the scan was cancelled from outside.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     /// Records one "path: reason" line (bounded; the excess is counted).
@@ -46,10 +63,13 @@ impl Budget {
 
     /// True while there is time left; notes the first time it runs out, naming what was being done.
     pub fn has_time(&mut self, doing: &str) -> bool {
-        if Instant::now() < self.deadline {
+        if Instant::now() < self.deadline && !self.cancelled() {
             return true;
         }
-        if !self.time_noted {
+        if !self.time_noted && self.cancelled() {
+            self.time_noted = true;
+            self.note(format!("{doing}: scan cancelled, rest skipped"));
+        } else if !self.time_noted {
             self.time_noted = true;
             let budget = self.limits.time_budget;
             self.note(format!(

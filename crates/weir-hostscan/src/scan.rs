@@ -1,5 +1,7 @@
 //! One bounded scan: installed packages, exposed listeners and host age, assembled into an `Inventory`.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Instant;
 
 use weir_event::Inventory;
@@ -13,8 +15,16 @@ use crate::{binaries, dpkg_status, exposure, host_age, node_modules, python_dist
 /// in `Inventory.errors` ("path: reason"), and the scan stops early at its limits. `reason` is left empty
 /// for the caller to set.
 pub fn scan(config: &ScanConfig) -> Inventory {
+    scan_with_budget(config, Budget::new(config.limits.clone()))
+}
+
+/// [`scan`] that stops early (noting it in the errors) once `cancel` is set.
+pub fn scan_cancellable(config: &ScanConfig, cancel: Arc<AtomicBool>) -> Inventory {
+    scan_with_budget(config, Budget::with_cancel(config.limits.clone(), cancel))
+}
+
+fn scan_with_budget(config: &ScanConfig, mut budget: Budget) -> Inventory {
     let started = Instant::now();
-    let mut budget = Budget::new(config.limits.clone());
     let mut table = PackageTable::default();
 
     let names = dpkg_status::collect(config, &mut table, &mut budget);

@@ -2,6 +2,7 @@
 //! package manager changes its database, handing each `Inventory` to a callback.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use weir_event::Inventory;
 
 use crate::config::ScanConfig;
-use crate::scan::scan;
+use crate::scan::scan_cancellable;
 
 /// How often to look at the watched paths' modification times.
 const WATCH_POLL: Duration = Duration::from_secs(2);
@@ -39,6 +40,8 @@ impl Default for ScannerConfig {
 /// A running scanner; dropping it stops the thread too.
 pub struct Scanner {
     stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Cuts a scan in progress short when stopping.
+    cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -69,25 +72,29 @@ impl Scanner {
     pub fn start(config: ScannerConfig, on_inventory: impl Fn(Inventory) + Send + 'static) -> Scanner {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stop_thread = stop.clone();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel_thread = cancel.clone();
         let thread = std::thread::Builder::new()
             .name("weir-hostscan".into())
             .spawn(move || {
                 lower_priority();
-                run(config, on_inventory, &stop_thread)
+                run(config, on_inventory, &stop_thread, cancel_thread)
             })
             .expect("spawning the host scan thread");
         Scanner {
             stop,
+            cancel,
             thread: Some(thread),
         }
     }
 
-    /// Stops the thread (a scan in progress finishes first) and waits for it.
+    /// Stops the thread and waits for it; a scan in progress is cut short and not delivered.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
         let (lock, cv) = &*self.stop;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
@@ -103,12 +110,20 @@ impl Drop for Scanner {
     }
 }
 
-fn run(config: ScannerConfig, on_inventory: impl Fn(Inventory), stop: &(Mutex<bool>, Condvar)) {
+fn run(
+    config: ScannerConfig,
+    on_inventory: impl Fn(Inventory),
+    stop: &(Mutex<bool>, Condvar),
+    cancel: Arc<AtomicBool>,
+) {
     let (lock, cv) = stop;
     let mut reason = "start";
     let mut seen = mtimes(&config.watch);
     loop {
-        let mut inv = scan(&config.scan);
+        let mut inv = scan_cancellable(&config.scan, cancel.clone());
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
         inv.reason = reason.to_string();
         on_inventory(inv);
         let last_scan = Instant::now();

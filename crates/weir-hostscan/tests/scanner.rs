@@ -88,3 +88,46 @@ fn periodic_scans() {
     assert_eq!(reasons, ["start", "periodic", "periodic"]);
     drop(scanner);
 }
+
+#[test]
+fn stop_cuts_a_long_scan_short() {
+    // A tree large enough that walking it takes well over the time we allow for stopping.
+    let root = tempfile::tempdir().unwrap();
+    let nm = root.path().join("usr/lib/node_modules");
+    for i in 0..1500 {
+        let d = nm.join(format!("p{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("package.json"),
+            format!(r#"{{"name":"p{i}","version":"1.0.0"}}"#),
+        )
+        .unwrap();
+    }
+    let mut scan = fixture_config(root.path());
+    scan.limits.max_packages = 5000;
+    let full = Instant::now();
+    let inv = weir_hostscan::scan(&scan);
+    let full = full.elapsed();
+    assert_eq!(inv.packages.len(), 1500);
+
+    let (tx, rx) = mpsc::channel::<String>();
+    let scanner = Scanner::start(
+        ScannerConfig {
+            scan,
+            interval: Duration::from_secs(3600),
+            watch: Vec::new(),
+            min_gap: Duration::from_secs(1),
+        },
+        move |inv| {
+            let _ = tx.send(inv.reason);
+        },
+    );
+    let t = Instant::now();
+    scanner.stop();
+    let stopping = t.elapsed();
+    eprintln!("stopping took {stopping:?}, a full scan {full:?}");
+    // The first scan was cut short, and a partial inventory is not delivered.
+    let delivered: Vec<String> = rx.try_iter().collect();
+    assert!(delivered.is_empty(), "{delivered:?}");
+    assert!(stopping < full / 2, "stop took {stopping:?}, a full scan {full:?}");
+}
