@@ -83,6 +83,7 @@ pub struct FleetRisk {
     pub stale_inventories: usize,
     pub oldest_exposed_vuln: MetricSummary,
     pub reverse_uptime: MetricSummary,
+    /// Hosts with a reverse-uptime flag other than `no_signals` (a note, not a finding).
     pub hosts_flagged_for_review: usize,
     pub per_host: Vec<HostSummary>,
 }
@@ -287,7 +288,15 @@ pub fn fleet_of(risks: &[HostRisk], hosts_without_inventory: usize, cfg: &RiskCo
         stale_inventories: stale,
         oldest_exposed_vuln: summarize(exposure, cfg.slo_oldest_exposed_vuln_days, cfg.worst_n),
         reverse_uptime: summarize(uptime, cfg.slo_reverse_uptime_days, cfg.worst_n),
-        hosts_flagged_for_review: risks.iter().filter(|h| !h.reverse_uptime.flags.is_empty()).count(),
+        hosts_flagged_for_review: risks
+            .iter()
+            .filter(|h| {
+                h.reverse_uptime
+                    .flags
+                    .iter()
+                    .any(|f| f.kind != crate::uptime::FLAG_NO_SIGNALS)
+            })
+            .count(),
         per_host: risks.iter().map(summary_of).collect(),
     }
 }

@@ -198,3 +198,35 @@ fn debian_packages_match_by_source_package() {
         .chains
         .is_empty());
 }
+
+#[test]
+fn past_the_chain_bound_the_oldest_are_listed_and_all_are_counted() {
+    use weir_risk::exposure::MAX_CHAINS_PER_HOST;
+    let n = MAX_CHAINS_PER_HOST + 150;
+    let now = now_ns();
+    let mut db = VulnDb::new(Policy::default());
+    // Advisory i is i days old (plus a minute, so whole days are exact); odd ones have no fix.
+    for i in 0..n {
+        let published = rfc3339(now - i as u64 * NS_PER_DAY - 60_000_000_000);
+        let fixed = (i % 2 == 0).then_some("2.0.0");
+        let rec = osv_record(&format!("BOUND-{i:05}"), &published, "crates.io", "big", fixed);
+        db.add_json(Path::new(&format!("BOUND-{i}.json")), rec.as_bytes())
+            .unwrap();
+    }
+    let inv = inventory(
+        vec![package("crates.io", "big", "1.0.0")],
+        vec![listener("203.0.114.1", 80, &[0])],
+        HostAge::default(),
+    );
+    let e = exposure(&inv, &db, &RiskConfig::default(), "h", "h", now_time(now));
+    assert_eq!(e.chains_total, n);
+    assert_eq!(e.chains.len(), MAX_CHAINS_PER_HOST);
+    let ages: Vec<i64> = e.chains.iter().map(|c| c.age_days).collect();
+    let expect: Vec<i64> = (0..n as i64).rev().take(MAX_CHAINS_PER_HOST).collect();
+    assert_eq!(ages, expect);
+    assert_eq!(e.oldest.as_ref().unwrap().age_days, n as i64 - 1);
+    let with_fix = e.oldest_with_fix.unwrap().age_days;
+    let without_fix = e.oldest_without_fix.unwrap().age_days;
+    assert_eq!(with_fix.max(without_fix), n as i64 - 1);
+    assert_eq!((with_fix - without_fix).abs(), 1);
+}
