@@ -329,25 +329,16 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
     let bearer = request.headers().contains_key(header::AUTHORIZATION);
     let principal = match authenticate(&auth, request.headers(), &method, &path).await {
         Found::Caller(principal) => principal,
-        Found::Nobody => {
+        found @ (Found::Nobody | Found::Refused(_)) => {
             bump(&auth.counters.unauthenticated);
             if writes {
                 let record = audit_record("anonymous", None, action, path.clone(), &origin, "401".into());
                 audit_unauthenticated(&auth, record).await;
             }
-            return unauthenticated(
-                &method,
-                &path,
-                bearer,
-                "authentication required (bearer token or session)",
-            );
-        }
-        Found::Refused(why) => {
-            bump(&auth.counters.unauthenticated);
-            if writes {
-                let record = audit_record("anonymous", None, action, path.clone(), &origin, "401".into());
-                audit_unauthenticated(&auth, record).await;
-            }
+            let why = match found {
+                Found::Refused(why) => why,
+                _ => "authentication required (bearer token or session)",
+            };
             return unauthenticated(&method, &path, bearer, why);
         }
         Found::Failed(error) => {
