@@ -375,3 +375,36 @@ proptest! {
         let _ = dpkg_owners::owners(&config, &["/usr/bin/x".to_string()], &names, &mut budget);
     }
 }
+
+#[test]
+fn full_scan_of_this_machine_is_consistent() {
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap();
+    let config = ScanConfig {
+        host_id: weir_event::entity::host_id_from_machine_id(&machine_id),
+        ..Default::default()
+    };
+    let inv = weir_hostscan::scan(&config);
+    assert!(inv.packages.len() > 100, "{}", inv.packages.len());
+    assert!(inv.scan_duration_us > 0);
+    assert!(inv.age.is_some());
+    for l in &inv.listeners {
+        assert!(l.protocol == "tcp" || l.protocol == "udp");
+        let ip: std::net::IpAddr = l.address.parse().unwrap();
+        assert!(!weir_hostscan::proc_net::is_loopback(&ip), "{l:?}");
+        for x in &l.loaded {
+            assert!(
+                x.package_index == weir_hostscan::NO_PACKAGE || (x.package_index as usize) < inv.packages.len(),
+                "{x:?}"
+            );
+        }
+        if l.pid != 0 {
+            assert!(!l.entity_id.is_empty() && !l.executable.is_empty(), "{l:?}");
+        }
+    }
+    for p in &inv.packages {
+        assert!(
+            !p.ecosystem.is_empty() && !p.name.is_empty() && !p.location.is_empty(),
+            "{p:?}"
+        );
+    }
+}
