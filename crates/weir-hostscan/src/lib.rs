@@ -30,6 +30,6 @@ pub mod superblock;
 pub use config::{Limits, ScanConfig};
 pub use error::HostScanError;
 pub use package_table::NO_PACKAGE;
-pub use scan::scan;
+pub use scan::{scan, scan_cancellable};
 pub use scanner::{Scanner, ScannerConfig};
 pub use superblock::ext4_created;
