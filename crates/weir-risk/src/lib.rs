@@ -7,6 +7,7 @@
 //! - [`uptime`]: reverse uptime from host-age signals cross-checked with the collector's first sighting.
 //! - [`store`]: `DATA/risk.db`, the latest inventory per host, first sightings, the daily series.
 //! - [`fleet`]: fleet aggregates, threshold breaches and Prometheus gauges.
+//! - [`periodic`]: the collector's timed run: fleet view, daily point, new and cleared breaches.
 //! - [`sink`]: the collector entry point that picks inventories out of incoming events.
 
 pub mod cidr;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod exposure;
 pub mod fleet;
+pub mod periodic;
 pub mod sink;
 pub mod store;
 pub mod uptime;
@@ -26,6 +28,7 @@ pub use fleet::{
     breaches, fleet_of, prometheus_text, Breach, DailyPoint, FleetRisk, Histogram, HostSummary, HostValue,
     MetricSummary,
 };
+pub use periodic::{RiskMetrics, Tick};
 pub use sink::RiskSink;
 pub use store::{HostRecord, HostRisk, IngestOutcome, RiskStore};
 pub use uptime::{AgeSignal, ReverseUptime, UptimeFlag};

@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS hosts (
     review_flags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS hosts_by_name ON hosts(host_name);
+CREATE TABLE IF NOT EXISTS open_breaches (
+    metric TEXT NOT NULL,
+    host_id TEXT NOT NULL,
+    since_unix_ns INTEGER NOT NULL,
+    PRIMARY KEY (metric, host_id)
+);
 CREATE TABLE IF NOT EXISTS daily (
     day TEXT PRIMARY KEY,
     point TEXT NOT NULL,
@@ -351,6 +357,49 @@ impl RiskStore {
             exposure,
             reverse_uptime,
         }))
+    }
+
+    /// Breaches open at the last periodic run: (metric, host id; `None` for the fleet).
+    pub fn open_breaches(&self) -> Result<Vec<(String, Option<String>)>, RiskError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT metric, host_id FROM open_breaches ORDER BY metric, host_id")
+            .db(&self.path)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let host: String = r.get(1)?;
+                Ok((r.get::<_, String>(0)?, (!host.is_empty()).then_some(host)))
+            })
+            .db(&self.path)?;
+        rows.collect::<Result<Vec<_>, _>>().db(&self.path)
+    }
+
+    /// Replaces the open breaches, keeping the start time of those still open.
+    pub fn set_open_breaches(&self, open: &[(String, Option<String>)], now_unix_ns: u64) -> Result<(), RiskError> {
+        let tx = self.conn.unchecked_transaction().db(&self.path)?;
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS still_open (metric TEXT, host_id TEXT)",
+            [],
+        )
+        .db(&self.path)?;
+        tx.execute("DELETE FROM still_open", []).db(&self.path)?;
+        for (metric, host) in open {
+            let host = host.as_deref().unwrap_or("");
+            tx.execute("INSERT INTO still_open VALUES (?1, ?2)", params![metric, host])
+                .db(&self.path)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO open_breaches (metric, host_id, since_unix_ns) VALUES (?1, ?2, ?3)",
+                params![metric, host, now_unix_ns as i64],
+            )
+            .db(&self.path)?;
+        }
+        tx.execute(
+            "DELETE FROM open_breaches WHERE (metric, host_id) NOT IN (SELECT metric, host_id FROM still_open)",
+            [],
+        )
+        .db(&self.path)?;
+        tx.commit().db(&self.path)?;
+        Ok(())
     }
 
     /// Appends or replaces the point for `day` (`YYYY-MM-DD`).
