@@ -807,3 +807,47 @@ async fn anonymous_audit_rows_are_bounded_and_counted() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_change_their_own_password_and_sign_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    users(dir.path());
+    let server = start_with(dir.path(), |_| {}).await;
+    let addr = server.http_addr();
+    let vera = sign_in(addr, "vera", PASSWORD).await;
+    let mut headers = vera.with_csrf();
+    headers.push("Content-Type: application/json".into());
+    let new_password = "a brand new password";
+    let wrong = json!({ "current_password": "not it at all", "new_password": new_password }).to_string();
+    let refused = send(addr, "POST", "/api/me/password", &headers, &wrong).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let right = json!({ "current_password": PASSWORD, "new_password": new_password }).to_string();
+    // Without the CSRF token it is refused like any other write.
+    let mut no_csrf = vera.headers();
+    no_csrf.push("Content-Type: application/json".into());
+    assert_eq!(
+        send(addr, "POST", "/api/me/password", &no_csrf, &right).await.status,
+        403
+    );
+    let changed = send(addr, "POST", "/api/me/password", &headers, &right).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    // Every session of the user ended; only the new password opens a new one.
+    assert_eq!(send(addr, "GET", "/api/events", &vera.headers(), "").await.status, 401);
+    assert_eq!(post_login(addr, "vera", PASSWORD).await.status, 401);
+    sign_in(addr, "vera", new_password).await;
+    // A bearer token is not a user: it has no password to change.
+    let admin = common::admin_token(&server);
+    let mut bearer_json = bearer(&admin);
+    bearer_json.push("Content-Type: application/json".into());
+    assert_eq!(
+        send(addr, "POST", "/api/me/password", &bearer_json, &right)
+            .await
+            .status,
+        400
+    );
+    let rows = auth::read_audit(dir.path(), 100).unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r.action == "POST /api/me/password" && r.target == "user:vera" && r.outcome == "200"));
+    server.shutdown().await;
+}

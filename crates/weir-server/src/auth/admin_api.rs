@@ -1,9 +1,9 @@
-//! JSON API over users, API tokens and the audit log: `/api/me` (anyone
-//! signed in), `/api/admin/users`, `/api/admin/tokens` and `/api/audit`
-//! (admin, by the built-in role rules).
+//! JSON API over users, API tokens and the audit log: `/api/me` and
+//! `/api/me/password` (anyone signed in), `/api/admin/users`,
+//! `/api/admin/tokens` and `/api/audit` (admin, by the built-in role rules).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -13,8 +13,8 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{AuditTarget, Principal};
-use super::password::{check_password_policy, hash_password};
+use super::guard::{AuditTarget, Credential, Principal};
+use super::password::{check_password_policy, hash_password, verify_password};
 use super::{check_username, AuthError, Role};
 use crate::http::Route;
 use crate::Shared;
@@ -25,6 +25,7 @@ pub const MAX_AUDIT_ROWS: usize = 1000;
 pub(crate) fn routes() -> Vec<Route> {
     vec![
         Route::guarded(Method::GET, "/api/me", get(me)),
+        Route::guarded(Method::POST, "/api/me/password", post(change_own_password)),
         Route::guarded(Method::GET, "/api/admin/users", get(list_users)),
         Route::guarded(Method::POST, "/api/admin/users", post(create_user)),
         Route::guarded(Method::POST, "/api/admin/users/{username}", post(update_user)),
@@ -59,6 +60,79 @@ async fn me(Extension(principal): Extension<Principal>) -> Response {
         "csrf_token": principal.csrf_token(),
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// A signed-in user changes their own password (the current one is
+/// checked, with the login rate limits). All their sessions end, this one
+/// included: they sign in again with the new password.
+async fn change_own_password(
+    State(shared): State<Arc<Shared>>,
+    Extension(principal): Extension<Principal>,
+    Json(change): Json<PasswordChange>,
+) -> Response {
+    let auth = shared.auth.clone();
+    let username = principal.actor.clone();
+    let target = format!("user:{username}");
+    if principal.credential != Credential::Session {
+        let refusal = (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "only a signed-in user changes their own password" })),
+        );
+        return with_target(target, refusal.into_response());
+    }
+    let user_key = format!("user:{username}");
+    let blocked = auth
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .blocked_for(&[&user_key], Instant::now());
+    if blocked.is_some() {
+        let refusal = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({ "error": "too many wrong passwords; try again later" })),
+        );
+        return with_target(target, refusal.into_response());
+    }
+    let result = async {
+        check_password_policy(&change.new_password)?;
+        let name = username.clone();
+        let stored = auth.with_db(move |db| db.user_secret(&name)).await?;
+        let Some((_, stored, false)) = stored else {
+            return Err(AuthError::UnknownUser(username.clone()));
+        };
+        let Ok(_permit) = auth.hashing.clone().try_acquire_owned() else {
+            return Err(AuthError::Hash("busy; try again in a moment".into()));
+        };
+        let (current, new) = (change.current_password, change.new_password);
+        let hash = tokio::task::spawn_blocking(move || {
+            verify_password(&current, &stored)
+                .then(|| hash_password(&new))
+                .transpose()
+        })
+        .await
+        .map_err(|_| AuthError::Stopped)??;
+        let Some(hash) = hash else {
+            auth.limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record_failure(&[&user_key], Instant::now());
+            return Err(AuthError::BadPassword("the current password is wrong".into()));
+        };
+        let name = username.clone();
+        auth.with_db(move |db| db.set_password_hash(&name, &hash)).await
+    }
+    .await;
+    let response = match result {
+        Ok(()) => Json(json!({ "changed": true, "signed_out": true })).into_response(),
+        Err(e) => failure(e),
+    };
+    with_target(target, response)
 }
 
 async fn list_users(State(shared): State<Arc<Shared>>) -> Response {

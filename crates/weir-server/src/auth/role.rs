@@ -78,8 +78,10 @@ pub fn is_state_changing(method: &Method) -> bool {
 }
 
 /// The built-in prefix rules, consulted after the configured ones.
-fn builtin_rules() -> [RouteRole; 3] {
+fn builtin_rules() -> [RouteRole; 4] {
     [
+        // Anyone signed in may change their own password.
+        RouteRole::new(Some(Method::POST), "/api/me/", Role::Viewer),
         RouteRole::new(None, "/api/admin/", Role::Admin),
         RouteRole::new(None, "/api/audit", Role::Admin),
         // Anyone signed in may end their own session.
@@ -136,6 +138,7 @@ mod tests {
         assert_eq!(required_role(&Method::GET, "/api/admin/users", &[]), Role::Admin);
         assert_eq!(required_role(&Method::GET, "/api/audit", &[]), Role::Admin);
         assert_eq!(required_role(&Method::POST, "/logout", &[]), Role::Viewer);
+        assert_eq!(required_role(&Method::POST, "/api/me/password", &[]), Role::Viewer);
     }
 
     #[test]
