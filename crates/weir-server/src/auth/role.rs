@@ -166,4 +166,16 @@ mod tests {
         assert!("root".parse::<Role>().unwrap_err().contains("root"));
         assert!(Role::Viewer < Role::Analyst && Role::Analyst < Role::Admin);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn role_parse_and_rule_lookup_never_panic(text in ".{0,40}", path in "/[ -~]{0,60}") {
+            let _ = text.parse::<Role>();
+            for method in [Method::GET, Method::POST, Method::DELETE] {
+                let role = required_role(&method, &path, &[]);
+                // Writes never need less than reads of the same path.
+                proptest::prop_assert!(role >= required_role(&Method::GET, &path, &[]));
+            }
+        }
+    }
 }
