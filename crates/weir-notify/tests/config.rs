@@ -235,3 +235,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn shipped_example_loads_once_its_secret_files_exist() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/outputs.example.yaml")).unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let mut text = example.clone();
+    for secret in [
+        "soar-webhook",
+        "slack-bot-token",
+        "pagerduty-routing-key",
+        "smtp-password",
+    ] {
+        let path = directory.path().join(secret);
+        std::fs::write(&path, format!("{secret}-value\n")).unwrap();
+        text = text.replace(&format!("/etc/weir/secrets/{secret}"), &path.display().to_string());
+    }
+    let config = OutputsConfig::from_yaml(&text, "outputs.example.yaml").unwrap();
+    assert_eq!(config.outputs.len(), 6);
+    match &config.outputs[2].settings {
+        OutputSettings::PagerDuty(settings) => assert_eq!(settings.routing_key, "pagerduty-routing-key-value"),
+        other => panic!("{other:?}"),
+    }
+    // As shipped (secret files absent) it names the first missing file.
+    let error = OutputsConfig::from_yaml(&example, "outputs.example.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("secret_file: cannot read /etc/weir/secrets/soar-webhook"),
+        "{error}"
+    );
+}
