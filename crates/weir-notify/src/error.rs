@@ -45,6 +45,12 @@ pub enum DeliveryError {
     /// Trying again would fail the same way (4xx other than 429, SMTP 5xx, bad address).
     #[error("{0}")]
     Permanent(String),
+    /// The receiver asked to wait (`Retry-After` on 429/503): retried no sooner than that.
+    #[error("{message} (retry after {retry_after:?})")]
+    Throttled {
+        message: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl DeliveryError {
@@ -52,10 +58,23 @@ impl DeliveryError {
         matches!(self, DeliveryError::Permanent(_))
     }
 
-    /// Classifies an HTTP status: 429 and 5xx are retried, other 4xx are not.
-    pub fn from_http_status(what: &str, status: u16, body: &str) -> DeliveryError {
-        let snippet: String = body.chars().take(200).collect();
+    /// How long the receiver asked to wait before the next attempt, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            DeliveryError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// Classifies a non-2xx HTTP response: 429 and 5xx are retried (honouring
+    /// `Retry-After`), other 4xx are not.
+    pub fn from_response(what: &str, response: &crate::http::HttpResponse) -> DeliveryError {
+        let status = response.status;
+        let snippet: String = response.body.chars().take(200).collect();
         let message = format!("{what}: HTTP {status}: {snippet}");
+        if let (429 | 503, Some(retry_after)) = (status, response.retry_after) {
+            return DeliveryError::Throttled { message, retry_after };
+        }
         if status == 429 || !(400..500).contains(&status) {
             DeliveryError::Transient(message)
         } else {

@@ -105,7 +105,12 @@ fn parse_port(url: &str, port: &str) -> Result<u16, String> {
 pub struct HttpResponse {
     pub status: u16,
     pub body: String,
+    /// `Retry-After` in delta-seconds, capped at an hour (HTTP dates are ignored).
+    pub retry_after: Option<Duration>,
 }
+
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// POSTs `body` to `url` with the given extra headers; the whole exchange is bounded by `timeout`.
 /// Connection problems and timeouts are transient; the status is returned as is.
@@ -173,11 +178,21 @@ where
             .await
             .map_err(|e| transient("HTTP request", &e))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
         let body = match Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await {
             Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
             Err(error) => format!("(response body unreadable: {error})"),
         };
-        Ok(HttpResponse { status, body })
+        Ok(HttpResponse {
+            status,
+            body,
+            retry_after,
+        })
     }
     .await;
     driver.abort();

@@ -15,7 +15,7 @@ use crate::error::DeliveryError;
 use crate::notification::{now_unix_ns, Kind, Notification};
 use crate::stats::{Counters, OutputStats};
 
-/// Longest wait between two attempts.
+/// Longest wait between two attempts (also caps a receiver's `Retry-After`).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Delay before retry number `attempt` (0 for the first retry): `base * 2^attempt`
@@ -192,7 +192,8 @@ async fn run_worker(config: Arc<OutputConfig>, mut queue: mpsc::Receiver<Arc<Not
                 Err(error) if !error.is_permanent() && attempt < config.retries => {
                     counters.record_error(&error.to_string());
                     counters.retried.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff_delay(attempt, config.backoff_base)).await;
+                    let asked = error.retry_after().unwrap_or_default().min(MAX_BACKOFF);
+                    tokio::time::sleep(backoff_delay(attempt, config.backoff_base).max(asked)).await;
                     attempt += 1;
                 }
                 Err(error) => {

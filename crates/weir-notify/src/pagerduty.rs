@@ -85,10 +85,6 @@ pub async fn deliver(
     if (200..300).contains(&response.status) {
         Ok(())
     } else {
-        Err(DeliveryError::from_http_status(
-            "pagerduty",
-            response.status,
-            &response.body,
-        ))
+        Err(DeliveryError::from_response("pagerduty", &response))
     }
 }

@@ -232,11 +232,7 @@ pub async fn deliver(
             if (200..300).contains(&response.status) {
                 Ok(())
             } else {
-                Err(DeliveryError::from_http_status(
-                    "slack webhook",
-                    response.status,
-                    &response.body,
-                ))
+                Err(DeliveryError::from_response("slack webhook", &response))
             }
         }
         SlackTarget::Bot {
@@ -263,11 +259,7 @@ pub async fn deliver(
             )
             .await?;
             if !(200..300).contains(&response.status) {
-                return Err(DeliveryError::from_http_status(
-                    "slack chat.postMessage",
-                    response.status,
-                    &response.body,
-                ));
+                return Err(DeliveryError::from_response("slack chat.postMessage", &response));
             }
             let reply: Value = serde_json::from_str(&response.body).map_err(|_| {
                 DeliveryError::Transient(format!(

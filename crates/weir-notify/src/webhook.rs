@@ -29,10 +29,6 @@ pub async fn deliver(
     if (200..300).contains(&response.status) {
         Ok(())
     } else {
-        Err(DeliveryError::from_http_status(
-            "webhook",
-            response.status,
-            &response.body,
-        ))
+        Err(DeliveryError::from_response("webhook", &response))
     }
 }

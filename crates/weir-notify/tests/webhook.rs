@@ -210,3 +210,31 @@ fn filters_by_severity_and_kind() {
     assert_eq!(receiver.requests().len(), 1);
     assert_eq!(receiver.requests()[0].json()["severity"], "critical");
 }
+
+#[test]
+fn honours_retry_after_from_a_throttling_receiver() {
+    let throttled = (
+        429,
+        "slow down".to_string(),
+        vec![("Retry-After".to_string(), "1".to_string())],
+    );
+    let receiver = HttpReceiver::start_with_replies(vec![throttled], (200, "ok".to_string(), vec![]));
+    let notifier = Notifier::start(webhook_config(&receiver.url("/"), "")).unwrap();
+    notifier.send(&sample_alert());
+    assert!(notifier.flush(FLUSH));
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 2);
+    // The backoff alone would be 5-10 ms here; the receiver asked for a second.
+    let waited = requests[1].received.duration_since(requests[0].received);
+    assert!(
+        waited >= std::time::Duration::from_millis(990),
+        "retried after {waited:?}"
+    );
+    let stats = &notifier.stats()[0];
+    assert_eq!((stats.sent, stats.retried), (1, 1));
+    assert!(
+        stats.last_error.as_deref().unwrap().contains("retry after 1s"),
+        "{:?}",
+        stats.last_error
+    );
+}

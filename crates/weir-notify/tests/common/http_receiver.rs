@@ -15,6 +15,7 @@ pub struct Request {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    pub received: std::time::Instant,
 }
 
 impl Request {
@@ -35,9 +36,12 @@ pub struct HttpReceiver {
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
+/// One scripted answer: status, body, extra headers.
+pub type Reply = (u16, String, Vec<(String, String)>);
+
 struct Script {
-    responses: Mutex<VecDeque<(u16, String)>>,
-    default: (u16, String),
+    responses: Mutex<VecDeque<Reply>>,
+    default: Reply,
 }
 
 impl HttpReceiver {
@@ -46,21 +50,30 @@ impl HttpReceiver {
         HttpReceiver::start_with_tls(responses, default, None)
     }
 
+    /// Scripted answers that may carry headers (e.g. `Retry-After`).
+    pub fn start_with_replies(responses: Vec<Reply>, default: Reply) -> HttpReceiver {
+        HttpReceiver::serve(responses, default, None)
+    }
+
     /// Like [`HttpReceiver::start`], serving https with `tls` when given.
     pub fn start_with_tls(
         responses: Vec<(u16, &str)>,
         default: (u16, &str),
         tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     ) -> HttpReceiver {
+        let reply = |(status, body): (u16, &str)| (status, body.to_string(), Vec::new());
+        HttpReceiver::serve(responses.into_iter().map(reply).collect(), reply(default), tls)
+    }
+
+    fn serve(
+        responses: Vec<Reply>,
+        default: Reply,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> HttpReceiver {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let script = Arc::new(Script {
-            responses: Mutex::new(
-                responses
-                    .into_iter()
-                    .map(|(status, body)| (status, body.to_string()))
-                    .collect(),
-            ),
-            default: (default.0, default.1.to_string()),
+            responses: Mutex::new(responses.into_iter().collect()),
+            default,
         });
         let requests = Arc::new(Mutex::new(Vec::new()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -98,17 +111,19 @@ impl HttpReceiver {
                                             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                                             .collect(),
                                         body,
+                                        received: std::time::Instant::now(),
                                     });
-                                    let (status, text) = script
+                                    let (status, text, headers) = script
                                         .responses
                                         .lock()
                                         .unwrap()
                                         .pop_front()
                                         .unwrap_or_else(|| script.default.clone());
-                                    let response = hyper::Response::builder()
-                                        .status(status)
-                                        .body(Full::new(Bytes::from(text)))
-                                        .unwrap();
+                                    let mut response = hyper::Response::builder().status(status);
+                                    for (name, value) in headers {
+                                        response = response.header(name, value);
+                                    }
+                                    let response = response.body(Full::new(Bytes::from(text))).unwrap();
                                     Ok::<_, std::convert::Infallible>(response)
                                 }
                             });
