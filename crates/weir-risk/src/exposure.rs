@@ -172,6 +172,7 @@ fn chain(
 }
 
 /// One (listener, loaded file, package, advisory) found, before it is written out as a chain.
+#[derive(Clone, Copy)]
 struct Candidate {
     age_days: i64,
     listener: usize,
@@ -183,8 +184,9 @@ struct Candidate {
 }
 
 /// Builds the chains of one inventory. Each package is matched once however many listeners load it.
-/// Every chain is ranked; the [`MAX_CHAINS_PER_HOST`] oldest are written out (and the oldest counted,
-/// with-fix, without-fix and not-exposed ones always are).
+/// Every chain is ranked and counted; memory stays bounded whatever the inventory holds: only the
+/// [`MAX_CHAINS_PER_HOST`] oldest are kept and written out, and the oldest counted, with-fix, without-fix
+/// and not-exposed ones are tracked as they are found.
 pub fn exposure(
     inv: &Inventory,
     db: &VulnDb,
@@ -194,12 +196,8 @@ pub fn exposure(
     now: time::OffsetDateTime,
 ) -> Exposure {
     let mut out = Exposure::default();
-    let mut hits: Vec<Option<Vec<PackageHit<'_>>>> = Vec::new();
-    hits.resize_with(inv.packages.len(), || None);
-    let mut disclosures = HashMap::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (li, l) in inv.listeners.iter().enumerate() {
-        let reach = cfg.reach(&l.address);
+    let reaches: Vec<Reach> = inv.listeners.iter().map(|l| cfg.reach(&l.address)).collect();
+    for reach in &reaches {
         match reach {
             Reach::Public => out.listeners.public += 1,
             Reach::AnyAddress => out.listeners.any_address += 1,
@@ -207,30 +205,18 @@ pub fn exposure(
             Reach::Loopback => out.listeners.loopback += 1,
             Reach::Unknown => out.listeners.unknown += 1,
         }
-        if reach == Reach::Loopback {
+    }
+    // Match every package a non-loopback listener loaded, once.
+    let mut hits: Vec<Option<Vec<PackageHit<'_>>>> = Vec::new();
+    hits.resize_with(inv.packages.len(), || None);
+    let mut disclosures = HashMap::new();
+    for (l, reach) in inv.listeners.iter().zip(&reaches) {
+        if *reach == Reach::Loopback {
             continue;
         }
-        let exposed = cfg.is_exposed(reach, host_id, host_name);
-        let mut seen_packages = std::collections::HashSet::new();
-        for (fi, loaded) in l.loaded.iter().enumerate() {
-            let idx = loaded.package_index;
-            let Some(p) = inv.packages.get(idx as usize) else {
-                continue; // u32::MAX: no package owns this file
-            };
-            if !seen_packages.insert(idx) {
-                continue; // several files of one package: the first names it
-            }
-            let found = hits[idx as usize].get_or_insert_with(|| hits_for(db, p, &mut disclosures));
-            for (hi, h) in found.iter().enumerate() {
-                candidates.push(Candidate {
-                    age_days: (now - h.disclosed).whole_days().max(0),
-                    listener: li,
-                    loaded: fi,
-                    package: idx,
-                    hit: hi,
-                    reach,
-                    exposed,
-                });
+        for loaded in &l.loaded {
+            if let Some(p) = inv.packages.get(loaded.package_index as usize) {
+                hits[loaded.package_index as usize].get_or_insert_with(|| hits_for(db, p, &mut disclosures));
             }
         }
     }
@@ -244,23 +230,73 @@ pub fn exposure(
             .then_with(|| ha.advisory.id.cmp(&hb.advisory.id))
             .then_with(|| (a.listener, a.package).cmp(&(b.listener, b.package)))
     };
+    let keep_if_older = |best: &mut Option<Candidate>, c: &Candidate| {
+        if best.as_ref().is_none_or(|b| order(c, b).is_lt()) {
+            *best = Some(*c);
+        }
+    };
+    let (mut oldest, mut with_fix, mut without_fix, mut not_exposed) = (None, None, None, None);
+    let mut kept: Vec<Candidate> = Vec::new();
+    for (li, (l, reach)) in inv.listeners.iter().zip(&reaches).enumerate() {
+        if *reach == Reach::Loopback {
+            continue;
+        }
+        let exposed = cfg.is_exposed(*reach, host_id, host_name);
+        let mut seen_packages = std::collections::HashSet::new();
+        for (fi, loaded) in l.loaded.iter().enumerate() {
+            let idx = loaded.package_index;
+            let Some(found) = hits.get(idx as usize).and_then(|h| h.as_ref()) else {
+                continue; // u32::MAX: no package owns this file
+            };
+            if !seen_packages.insert(idx) {
+                continue; // several files of one package: the first names it
+            }
+            for (hi, h) in found.iter().enumerate() {
+                let c = Candidate {
+                    age_days: (now - h.disclosed).whole_days().max(0),
+                    listener: li,
+                    loaded: fi,
+                    package: idx,
+                    hit: hi,
+                    reach: *reach,
+                    exposed,
+                };
+                out.chains_total += 1;
+                if exposed {
+                    keep_if_older(&mut oldest, &c);
+                    keep_if_older(
+                        if h.fixed.is_some() {
+                            &mut with_fix
+                        } else {
+                            &mut without_fix
+                        },
+                        &c,
+                    );
+                } else {
+                    keep_if_older(&mut not_exposed, &c);
+                }
+                kept.push(c);
+                if kept.len() >= 2 * MAX_CHAINS_PER_HOST {
+                    kept.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
+                    kept.truncate(MAX_CHAINS_PER_HOST);
+                }
+            }
+        }
+    }
     let write = |c: &Candidate| {
         let l = &inv.listeners[c.listener];
         let p = &inv.packages[c.package as usize];
         chain(db, l, c.reach, c.exposed, &l.loaded[c.loaded].path, p, hit(c), now)
     };
-    let first =
-        |f: &dyn Fn(&Candidate) -> bool| candidates.iter().filter(|c| f(c)).min_by(|a, b| order(a, b)).map(write);
-    out.oldest = first(&|c| c.exposed);
-    out.oldest_with_fix = first(&|c| c.exposed && hit(c).fixed.is_some());
-    out.oldest_without_fix = first(&|c| c.exposed && hit(c).fixed.is_none());
-    out.oldest_not_exposed = first(&|c| !c.exposed);
-    out.chains_total = candidates.len();
-    if candidates.len() > MAX_CHAINS_PER_HOST {
-        candidates.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
-        candidates.truncate(MAX_CHAINS_PER_HOST);
+    out.oldest = oldest.as_ref().map(write);
+    out.oldest_with_fix = with_fix.as_ref().map(write);
+    out.oldest_without_fix = without_fix.as_ref().map(write);
+    out.oldest_not_exposed = not_exposed.as_ref().map(write);
+    if kept.len() > MAX_CHAINS_PER_HOST {
+        kept.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
+        kept.truncate(MAX_CHAINS_PER_HOST);
     }
-    candidates.sort_by(order);
-    out.chains = candidates.iter().map(write).collect();
+    kept.sort_by(order);
+    out.chains = kept.iter().map(write).collect();
     out
 }
