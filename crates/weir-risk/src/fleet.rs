@@ -67,7 +67,12 @@ pub struct HostSummary {
     pub oldest_exposed_advisory: Option<String>,
     pub oldest_exposed_package: Option<String>,
     pub oldest_exposed_has_fix: Option<bool>,
+    /// The oldest exposed chain in one line (advisory, package, listener, process, fix).
+    pub oldest_exposed_detail: Option<String>,
     pub reverse_uptime_days: i64,
+    /// Where the reverse uptime comes from, in one line.
+    pub reverse_uptime_detail: String,
+    /// Kinds of the reverse-uptime flags (`no_signals` included).
     pub review_flags: Vec<String>,
     pub inventory_received_unix_ns: u64,
 }
@@ -155,11 +160,13 @@ fn summarize(values: Vec<(Option<i64>, HostValue)>, slo_days: u32, worst_n: usiz
     s
 }
 
-fn summary_of(h: &HostRisk) -> HostSummary {
+/// The per-host numbers of a host's risk (the chains themselves are left behind).
+pub fn summary_of(h: &HostRisk) -> HostSummary {
     let oldest = h.exposure.oldest.as_ref();
     let mut kinds: Vec<String> = h.reverse_uptime.flags.iter().map(|f| f.kind.clone()).collect();
     kinds.sort();
     kinds.dedup();
+    let u = &h.reverse_uptime;
     HostSummary {
         host_id: h.host_id.clone(),
         host_name: h.host_name.clone(),
@@ -167,7 +174,25 @@ fn summary_of(h: &HostRisk) -> HostSummary {
         oldest_exposed_advisory: oldest.map(|c| c.advisory_id.clone()),
         oldest_exposed_package: oldest.map(|c| format!("{} {} {}", c.ecosystem, c.package, c.version)),
         oldest_exposed_has_fix: oldest.map(|c| c.has_fix()),
-        reverse_uptime_days: h.reverse_uptime.days,
+        oldest_exposed_detail: oldest.map(|c| {
+            format!(
+                "{} in {} {} {} via {}:{} ({}){}",
+                c.advisory_id,
+                c.ecosystem,
+                c.package,
+                c.version,
+                c.address,
+                c.port,
+                c.executable,
+                if c.has_fix() { "" } else { ", no fix" }
+            )
+        }),
+        reverse_uptime_days: u.days,
+        reverse_uptime_detail: format!(
+            "claim: {}; {} flag(s)",
+            u.claim_basis.as_deref().unwrap_or("no host signal"),
+            u.flags.len()
+        ),
         review_flags: kinds,
         inventory_received_unix_ns: h.inventory_received_unix_ns,
     }
@@ -182,7 +207,8 @@ pub fn day_label(unix_ns: u64) -> String {
 }
 
 impl RiskStore {
-    /// Every host's risk at `now_unix_ns` (hosts without inventory are skipped).
+    /// Every host's risk at `now_unix_ns` (hosts without inventory are skipped). Holds every host's
+    /// chains at once: for a whole fleet use [`RiskStore::fleet`], which keeps only the summaries.
     pub fn host_risks(&self, db: &VulnDb, cfg: &RiskConfig, now_unix_ns: u64) -> Result<Vec<HostRisk>, RiskError> {
         let mut out = Vec::new();
         for h in self.hosts()? {
@@ -195,9 +221,15 @@ impl RiskStore {
 
     /// The fleet view at `now_unix_ns`.
     pub fn fleet(&self, db: &VulnDb, cfg: &RiskConfig, now_unix_ns: u64) -> Result<FleetRisk, RiskError> {
-        let hosts = self.hosts()?;
-        let risks = self.host_risks(db, cfg, now_unix_ns)?;
-        Ok(fleet_of(&risks, hosts.len() - risks.len(), cfg, now_unix_ns))
+        let mut summaries = Vec::new();
+        let mut without_inventory = 0;
+        for h in self.hosts()? {
+            match self.host_risk(&h.host_id, db, cfg, now_unix_ns)? {
+                Some(r) => summaries.push(summary_of(&r)),
+                None => without_inventory += 1,
+            }
+        }
+        Ok(fleet_of(summaries, without_inventory, cfg, now_unix_ns))
     }
 
     /// Computes the fleet view and stores it as today's point (replacing an earlier one of the same day).
@@ -234,70 +266,52 @@ impl RiskStore {
     }
 }
 
-/// Aggregates host risks into the fleet view.
-pub fn fleet_of(risks: &[HostRisk], hosts_without_inventory: usize, cfg: &RiskConfig, now_unix_ns: u64) -> FleetRisk {
-    let value = |h: &HostRisk, days: i64, detail: String| HostValue {
+/// Aggregates per-host summaries into the fleet view.
+pub fn fleet_of(
+    per_host: Vec<HostSummary>,
+    hosts_without_inventory: usize,
+    cfg: &RiskConfig,
+    now_unix_ns: u64,
+) -> FleetRisk {
+    let value = |h: &HostSummary, days: i64, detail: &str| HostValue {
         host_id: h.host_id.clone(),
         host_name: h.host_name.clone(),
         days,
-        detail,
+        detail: detail.to_string(),
     };
-    let exposure = risks
-        .iter()
-        .map(|h| match &h.exposure.oldest {
-            Some(c) => (
-                Some(c.age_days),
-                value(
-                    h,
-                    c.age_days,
-                    format!(
-                        "{} in {} {} {} via {}:{} ({}){}",
-                        c.advisory_id,
-                        c.ecosystem,
-                        c.package,
-                        c.version,
-                        c.address,
-                        c.port,
-                        c.executable,
-                        if c.has_fix() { "" } else { ", no fix" }
-                    ),
-                ),
-            ),
-            None => (None, value(h, 0, "no exposed vulnerability".into())),
-        })
-        .collect();
-    let uptime = risks
+    let exposure = per_host
         .iter()
         .map(|h| {
-            let u = &h.reverse_uptime;
-            let basis = u.claim_basis.clone().unwrap_or_else(|| "no host signal".into());
+            let days = h.oldest_exposed_vuln_days;
+            let detail = h.oldest_exposed_detail.as_deref().unwrap_or("no exposed vulnerability");
+            (days, value(h, days.unwrap_or(0), detail))
+        })
+        .collect();
+    let uptime = per_host
+        .iter()
+        .map(|h| {
             (
-                Some(u.days),
-                value(h, u.days, format!("claim: {basis}; {} review flag(s)", u.flags.len())),
+                Some(h.reverse_uptime_days),
+                value(h, h.reverse_uptime_days, &h.reverse_uptime_detail),
             )
         })
         .collect();
-    let stale = risks
+    let stale = per_host
         .iter()
         .filter(|h| now_unix_ns.saturating_sub(h.inventory_received_unix_ns) > NS_PER_DAY)
         .count();
     FleetRisk {
         at_unix_ns: now_unix_ns,
-        hosts: risks.len(),
+        hosts: per_host.len(),
         hosts_without_inventory,
         stale_inventories: stale,
         oldest_exposed_vuln: summarize(exposure, cfg.slo_oldest_exposed_vuln_days, cfg.worst_n),
         reverse_uptime: summarize(uptime, cfg.slo_reverse_uptime_days, cfg.worst_n),
-        hosts_flagged_for_review: risks
+        hosts_flagged_for_review: per_host
             .iter()
-            .filter(|h| {
-                h.reverse_uptime
-                    .flags
-                    .iter()
-                    .any(|f| f.kind != crate::uptime::FLAG_NO_SIGNALS)
-            })
+            .filter(|h| h.review_flags.iter().any(|k| k != crate::uptime::FLAG_NO_SIGNALS))
             .count(),
-        per_host: risks.iter().map(summary_of).collect(),
+        per_host,
     }
 }
 
