@@ -65,7 +65,8 @@ pub fn format_message(notification: &Notification, facility: u8, hostname: &str,
     let header = format!(
         "<{priority}>1 {} {} weir {} {} ",
         crate::timefmt::rfc3339(notification.time_unix_ns),
-        header_field(hostname, 255),
+        // Keep the header small enough that a minimal UDP datagram (480 bytes) still fits.
+        header_field(hostname, if max_bytes.is_some() { 64 } else { 255 }),
         std::process::id(),
         header_field(notification.kind.as_str(), 32),
     );
@@ -87,22 +88,23 @@ pub fn format_message(notification: &Notification, facility: u8, hostname: &str,
     if let Some(url) = &notification.url {
         params.push(("url", url));
     }
-    // On UDP, structured data may take half the datagram, shared equally by the values.
-    let value_budget = match max_bytes {
-        Some(max) => (max.saturating_sub(header.len()) / 2 / params.len()).max(8),
+    // On UDP, structured data may take half the datagram, shared equally by the values;
+    // if escaping still makes it too long, the share is halved until it fits.
+    let flag = " truncated=\"1\"]";
+    let mut value_budget = match max_bytes {
+        Some(max) => max.saturating_sub(header.len()) / 2 / params.len(),
         None => MAX_TCP_VALUE_BYTES,
     };
-    let mut truncated = false;
-    let mut structured = format!("[{SD_ID}");
-    for (name, value) in &params {
-        structured.push(' ');
-        structured.push_str(name);
-        structured.push_str("=\"");
-        truncated |= push_escaped_value(&mut structured, value, value_budget);
-        structured.push('"');
+    let (mut structured, mut truncated) = structured_data(&params, value_budget);
+    while let Some(max) = max_bytes {
+        if header.len() + structured.len() + flag.len() <= max || value_budget == 0 {
+            break;
+        }
+        value_budget /= 2;
+        (structured, truncated) = structured_data(&params, value_budget);
     }
     let message_budget = match max_bytes {
-        Some(max) => max.saturating_sub(header.len() + structured.len() + " truncated=\"1\"] ".len()),
+        Some(max) => max.saturating_sub(header.len() + structured.len() + flag.len() + 1),
         None => MAX_TCP_MESSAGE_BYTES,
     };
     let summary: String = notification
@@ -126,6 +128,21 @@ pub fn format_message(notification: &Notification, facility: u8, hostname: &str,
         line.push_str(&summary[..message_end]);
     }
     line
+}
+
+/// `[weir@32473 name="value" ...` (not yet closed) with every value cut to `value_budget`
+/// escaped bytes; true when any value was cut.
+fn structured_data(params: &[(&str, &str)], value_budget: usize) -> (String, bool) {
+    let mut truncated = false;
+    let mut structured = format!("[{SD_ID}");
+    for (name, value) in params {
+        structured.push(' ');
+        structured.push_str(name);
+        structured.push_str("=\"");
+        truncated |= push_escaped_value(&mut structured, value, value_budget);
+        structured.push('"');
+    }
+    (structured, truncated)
 }
 
 /// This machine's host name for the HOSTNAME field (the collector sends the message;
