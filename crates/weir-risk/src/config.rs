@@ -1,5 +1,25 @@
 //! The risk config (`risk.yaml`): which addresses count as Internet-facing, SLOs, alert thresholds,
-//! reverse-uptime tolerances and the distro "won't fix" policy. Every field is optional.
+//! reverse-uptime tolerances and the distro "won't fix" policy. Every field is optional; the values
+//! shown are the defaults.
+//!
+//! ```yaml
+//! public_cidrs: []                 # Internet-facing even inside a private range (e.g. 1:1 NAT)
+//! private_cidrs: []                # never Internet-facing, added to RFC 1918, ULA, CGNAT, link-local...
+//! any_address_is_public: true      # listeners on 0.0.0.0 / :: (the inventory has no interface addresses)
+//! hosts:                           # per host id or name
+//!   db-1: { any_address_is_public: false }
+//! slo_days: { oldest_exposed_vuln: 30, reverse_uptime: 90 }
+//! alert:
+//!   oldest_exposed_vuln_days: 30   # per host; omit the key to keep the default
+//!   reverse_uptime_days: 90
+//!   fleet_p95_oldest_exposed_vuln_days: null
+//!   fleet_p95_reverse_uptime_days: null
+//!   review_flags: true             # reset claims, fresher-than-first-seen, disagreeing signals
+//! worst_n: 10
+//! signals_disagree_days: 365       # install signals further apart than this are flagged
+//! claim_tolerance_hours: 24        # slack for clock skew before a fresher claim is flagged
+//! distro_minor_issues: exclude     # Debian unimportant / no-dsa, Ubuntu negligible: exclude | include
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -153,11 +173,19 @@ impl RiskConfig {
             RawConfig::default()
         } else {
             serde_yaml::from_str(text).map_err(|e| {
-                let field = e
-                    .location()
-                    .map(|l| format!("line {} column {}", l.line(), l.column()))
-                    .unwrap_or_else(|| ".".into());
-                err(&field, e.to_string())
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                // serde_yaml appends the position to its message; it is in the error's own fields.
+                let message = e.to_string();
+                let message = match message.rfind(" at line ") {
+                    Some(i) => message[..i].to_string(),
+                    None => message,
+                };
+                RiskError::Yaml {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message,
+                }
             })?
         };
         let mut cfg = RiskConfig::default();
@@ -312,7 +340,15 @@ mod tests {
         let e = parse("public_cidrs: [10.1.2.3/8]").unwrap_err().to_string();
         assert!(e.starts_with("risk.yaml: field `public_cidrs[0]`"), "{e}");
         let e = parse("slo_days: {oldest_exposd_vuln: 3}").unwrap_err().to_string();
-        assert!(e.contains("risk.yaml") && e.contains("oldest_exposd_vuln"), "{e}");
+        assert!(
+            e.starts_with("risk.yaml: line 1 column") && e.contains("slo_days: unknown field `oldest_exposd_vuln`"),
+            "{e}"
+        );
+        let e = parse("worst_n: [1]").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "risk.yaml: line 1 column 10: worst_n: invalid type: sequence, expected usize"
+        );
         let e = parse("distro_minor_issues: maybe").unwrap_err().to_string();
         assert!(e.contains("`distro_minor_issues`"), "{e}");
         let e = parse("worst_n: 0").unwrap_err().to_string();

@@ -17,6 +17,14 @@ pub enum RiskError {
         field: String,
         reason: String,
     },
+    /// YAML that does not parse or does not fit the schema; the message names the field.
+    #[error("{path}: line {line} column {column}: {message}")]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: database: {source}")]
     Sqlite {
         path: PathBuf,
