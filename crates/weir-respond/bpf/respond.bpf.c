@@ -218,6 +218,15 @@ struct {
 	__type(value, struct needle);
 } needles SEC(".maps");
 
+// First two bytes of a needle (b0 << 8 | b1) -> needles starting with them,
+// so the argv scan compares only where a needle can start.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u32);
+} needle_pairs SEC(".maps");
+
 // Path as passed to execve -> predicates naming it.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -273,37 +282,6 @@ struct {
 // Every loop below runs through bpf_loop, so the verifier checks each body
 // once instead of once per iteration.
 
-struct scan_ctx {
-	struct scratch *s;
-	struct needle *nd;
-	u32 window;
-	u32 found;
-};
-
-// One start position of a substring search of the argv window.
-static long scan_step(u32 pos, void *data)
-{
-	struct scan_ctx *c = data;
-	u32 len = c->nd->len;
-	if (len == 0 || len > NEEDLE_MAX || pos + len > c->window)
-		return 1;
-	for (u32 k = 0; k < NEEDLE_MAX; k++) {
-		if (k >= len) {
-			c->found = 1;
-			return 1;
-		}
-		u32 idx = pos + k;
-		if (idx >= ARGV_WINDOW)
-			return 1;
-		barrier_var(idx);
-		idx &= ARGV_WINDOW - 1;
-		if ((u8)c->s->args[idx] != c->nd->bytes[k])
-			return 0;
-	}
-	c->found = 1;
-	return 1;
-}
-
 struct match_ctx {
 	struct enforce_state *st;
 	struct scratch *s;
@@ -312,6 +290,8 @@ struct match_ctx {
 	u32 present;
 	u32 window;
 	u32 rule;
+	u32 pos;
+	u32 at;
 };
 
 // Needles wanted by predicate i, if it is still a candidate.
@@ -325,23 +305,60 @@ static long need_step(u32 i, void *data)
 	return 0;
 }
 
-// Whether needle j occurs in the argv window.
-static long needle_step(u32 j, void *data)
+// Needle j against the argv window at m->pos, if j may start there.
+static long cmp_step(u32 j, void *data)
 {
 	struct match_ctx *m = data;
 	if (j >= MAX_NEEDLES)
 		return 1;
-	if (!((m->need >> j) & 1))
+	if (!((m->at >> j) & 1))
 		return 0;
 	u32 jj = j;
 	struct needle *nd = bpf_map_lookup_elem(&needles, &jj);
 	if (!nd)
 		return 0;
-	struct scan_ctx c = { .s = m->s, .nd = nd, .window = m->window, .found = 0 };
-	bpf_loop(ARGV_WINDOW, scan_step, &c, 0);
-	if (c.found)
-		m->present |= 1u << j;
+	u32 len = nd->len;
+	if (len == 0 || len > NEEDLE_MAX || m->pos + len > m->window)
+		return 0;
+	for (u32 k = 0; k < NEEDLE_MAX; k++) {
+		if (k >= len)
+			break;
+		u32 idx = m->pos + k;
+		if (idx >= ARGV_WINDOW)
+			return 0;
+		barrier_var(idx);
+		idx &= ARGV_WINDOW - 1;
+		if ((u8)m->s->args[idx] != nd->bytes[k])
+			return 0;
+	}
+	m->present |= 1u << j;
 	return 0;
+}
+
+// One position of the argv window: which wanted needles may start here.
+static long pos_step(u32 pos, void *data)
+{
+	struct match_ctx *m = data;
+	if (pos + 1 >= m->window || pos + 1 >= ARGV_WINDOW)
+		return 1;
+	u32 i0 = pos;
+	u32 i1 = pos + 1;
+	barrier_var(i0);
+	barrier_var(i1);
+	i0 &= ARGV_WINDOW - 1;
+	i1 &= ARGV_WINDOW - 1;
+	u32 pair = ((u32)(u8)m->s->args[i0] << 8) | (u8)m->s->args[i1];
+	u32 *starts = bpf_map_lookup_elem(&needle_pairs, &pair);
+	if (!starts)
+		return 0;
+	u32 at = *starts & m->need & ~m->present;
+	if (!at)
+		return 0;
+	m->pos = pos;
+	m->at = at;
+	bpf_loop(MAX_NEEDLES, cmp_step, m, 0);
+	// Stop once every wanted needle was seen.
+	return (m->present & m->need) == m->need;
 }
 
 // The first candidate whose needles are all present.
@@ -451,7 +468,7 @@ int BPF_PROG(enforce_exec, struct task_struct *p, pid_t old_pid, struct linux_bi
 		if (len && bpf_probe_read_user(s->args, len, (void *)as) < 0)
 			len = 0;
 		m.window = len;
-		bpf_loop(MAX_NEEDLES, needle_step, &m, 0);
+		bpf_loop(ARGV_WINDOW, pos_step, &m, 0);
 	}
 	bpf_loop(MAX_PREDS, rule_step, &m, 0);
 	if (m.rule >= MAX_PREDS)

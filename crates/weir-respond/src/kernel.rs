@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{CgroupAttachMode, Program};
+use aya::programs::{CgroupAttachMode, Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfLoader, Pod};
 
 use crate::predicate::{Predicate, MAX_NEEDLE_LEN, MAX_PREDICATES};
@@ -126,6 +126,8 @@ impl KillRecord {
 /// The loaded programs and their maps. Dropping it detaches everything.
 pub struct Kernel {
     ebpf: Ebpf,
+    /// needle_pairs entries the current set filled (zeroed on replacement).
+    pairs_set: Vec<u32>,
 }
 
 fn map_err(map: &str) -> impl Fn(aya::maps::MapError) -> RespondError + '_ {
@@ -140,7 +142,33 @@ fn key_of(text: &str) -> [u8; KEY_LEN] {
     k
 }
 
-/// The end of a long error (a verifier log ends with the reason).
+/// The verifier gives up with EAGAIN when a signal (e.g. SIGCHLD) arrives
+/// while it runs; a few retries get through.
+fn retry_interrupted(mut load: impl FnMut() -> Result<(), ProgramError>) -> Result<(), ProgramError> {
+    let mut tries = 0;
+    loop {
+        match load() {
+            Err(ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) && tries < 5 =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A load error with the end of the verifier log (which ends with the reason).
+fn load_error(e: ProgramError) -> String {
+    match e {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            format!("load: {io_error}; verifier: {}", tail(&format!("{verifier_log:?}")))
+        }
+        other => format!("load: {other}"),
+    }
+}
+
+/// The end of a long text.
 fn tail(text: &str) -> String {
     const KEEP: usize = 1500;
     match text.char_indices().nth_back(KEEP) {
@@ -170,7 +198,10 @@ impl Kernel {
             .override_global("self_tgid", &self_tgid, true)
             .load(object_bytes())
             .map_err(|e| RespondError::Load(e.to_string()))?;
-        let mut kernel = Kernel { ebpf };
+        let mut kernel = Kernel {
+            ebpf,
+            pairs_set: Vec::new(),
+        };
         for name in protected_names {
             if name.is_empty() || name.len() >= KEY_LEN {
                 return Err(RespondError::Config(format!(
@@ -199,16 +230,15 @@ impl Kernel {
             File::open(cgroup).map_err(|e| RespondError::Io(format!("opening {}", cgroup.display()), e))?;
         let btf = Btf::from_sys_fs().map_err(|e| RespondError::Load(format!("reading kernel BTF: {e}")))?;
         for (name, prog) in kernel.ebpf.programs_mut() {
-            let attach = |e: String| RespondError::Attach(name.to_string(), tail(&e));
+            let attach = |e: String| RespondError::Attach(name.to_string(), e);
             match prog {
                 Program::CgroupSockAddr(p) => {
-                    p.load().map_err(|e| attach(format!("load: {e:?}")))?;
+                    retry_interrupted(|| p.load()).map_err(|e| attach(load_error(e)))?;
                     p.attach(&cgroup_dir, CgroupAttachMode::Single)
                         .map_err(|e| attach(format!("attach to {}: {e:?}", cgroup.display())))?;
                 }
                 Program::BtfTracePoint(p) => {
-                    p.load("sched_process_exec", &btf)
-                        .map_err(|e| attach(format!("load: {e:?}")))?;
+                    retry_interrupted(|| p.load("sched_process_exec", &btf)).map_err(|e| attach(load_error(e)))?;
                     p.attach().map_err(|e| attach(format!("attach: {e:?}")))?;
                 }
                 _ => return Err(RespondError::Load(format!("unexpected program type for {name}"))),
@@ -355,6 +385,22 @@ impl Kernel {
             self.hash::<InodeKey, u64>("exe_inodes")?
                 .insert(k, v, 0)
                 .map_err(map_err("exe_inodes"))?;
+        }
+        for pair in std::mem::take(&mut self.pairs_set) {
+            self.array::<u32>("needle_pairs")?
+                .set(pair, 0, 0)
+                .map_err(map_err("needle_pairs"))?;
+        }
+        let mut pairs: StdHashMap<u32, u32> = StdHashMap::new();
+        for (j, n) in needles.iter().enumerate() {
+            let b = n.as_bytes();
+            *pairs.entry(((b[0] as u32) << 8) | b[1] as u32).or_default() |= 1 << j;
+        }
+        for (&pair, &bits) in &pairs {
+            self.array::<u32>("needle_pairs")?
+                .set(pair, bits, 0)
+                .map_err(map_err("needle_pairs"))?;
+            self.pairs_set.push(pair);
         }
         for (j, n) in needles.iter().enumerate() {
             let mut needle = Needle {

@@ -161,3 +161,48 @@ fn bad_or_protected_sets_are_refused_and_dry_run_changes_nothing() {
     let marker = dir.path().join("ran");
     assert_eq!(run(&evil, &[marker.to_str().unwrap()], &marker), (false, true));
 }
+
+/// Cost of the exec hook: time for 400 execs of /bin/true (with a 1000-byte
+/// argument) with no responder,
+/// with an empty set, and with the worst case (64 argv-only predicates over
+/// 32 needles, so every exec scans its argv for every needle). Run with
+/// `cargo test -p weir-respond --test enforce -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn exec_hook_cost() {
+    fn execs(n: usize) -> Duration {
+        // A 1000-byte argument: the whole scan window is searched.
+        let long = "n".repeat(1000);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let s = Proc::new("/bin/true").arg(&long).status().unwrap();
+            assert!(s.success());
+        }
+        start.elapsed()
+    }
+    let cg = TestCgroup::new();
+    let worst: Vec<serde_json::Value> = (0..64)
+        .map(|i| serde_json::json!({"rule_id": format!("r{i}"), "argv_contains": [format!("never-seen-{}", i % 32)]}))
+        .collect();
+    let n = 400;
+    let mut none = Duration::ZERO;
+    let mut empty = Duration::ZERO;
+    let mut full = Duration::ZERO;
+    for _ in 0..3 {
+        none += execs(n);
+        let r = start(&cg, vec![]);
+        empty += execs(n);
+        assert!(enforce(&r, serde_json::Value::Array(worst.clone())).starts_with("ok: enforcing 64"));
+        full += execs(n);
+        drop(r);
+    }
+    let per = |d: Duration| d.as_micros() as f64 / (3 * n) as f64;
+    println!(
+        "exec /bin/true: no hook {:.0} us, empty set {:.0} us (x{:.3}), 64 argv predicates {:.0} us (x{:.3})",
+        per(none),
+        per(empty),
+        per(empty) / per(none),
+        per(full),
+        per(full) / per(none)
+    );
+}
