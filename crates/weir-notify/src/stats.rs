@@ -158,3 +158,46 @@ pub fn prometheus_text(stats: &[OutputStats]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(name: &str, success: Option<u64>, failure: Option<u64>) -> OutputStats {
+        OutputStats {
+            name: name.into(),
+            output_type: "webhook".into(),
+            sent: 3,
+            retried: 2,
+            failed: 1,
+            dropped: 0,
+            pending: 0,
+            last_error: None,
+            last_success_unix_ns: success,
+            last_failure_unix_ns: failure,
+        }
+    }
+
+    #[test]
+    fn health_follows_the_latest_outcome() {
+        assert!(stats("a", None, None).healthy());
+        assert!(!stats("a", None, Some(5)).healthy());
+        assert!(stats("a", Some(6), Some(5)).healthy());
+        assert!(!stats("a", Some(4), Some(5)).healthy());
+    }
+
+    #[test]
+    fn prometheus_text_escapes_labels_and_skips_unknown_timestamps() {
+        let text = prometheus_text(&[
+            stats("we\"ird\\name\n", None, None),
+            stats("b", Some(7_000_000_000), None),
+        ]);
+        assert!(
+            text.contains("weir_output_sent_total{output=\"we\\\"ird\\\\name\\n\",type=\"webhook\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("weir_output_last_success_timestamp_seconds{output=\"b\",type=\"webhook\"} 7\n"));
+        assert!(!text.contains("weir_output_last_success_timestamp_seconds{output=\"we"));
+        assert_eq!(text.matches("# TYPE ").count(), 7);
+    }
+}
