@@ -99,7 +99,14 @@ fn vulndb_import_then_metrics_for_the_fleet_and_one_host() {
     };
     let store = RiskStore::open_in(data).unwrap();
     store
-        .ingest("host-id-1", "web-1", now - 60 * NS_PER_DAY, &inv, now, &RiskConfig::default())
+        .ingest(
+            "host-id-1",
+            "web-1",
+            now - 60 * NS_PER_DAY,
+            &inv,
+            now,
+            &RiskConfig::default(),
+        )
         .unwrap();
     drop(store);
 
@@ -139,7 +146,14 @@ fn vulndb_import_then_metrics_for_the_fleet_and_one_host() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["fleet"]["hosts"], 1);
     let (_, out, _) = weir(data, &["metrics", "series", "--json"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let (code, _, err) = weir(data, &["metrics", "host", "nobody"]);
     assert_ne!(code, 0);
