@@ -447,13 +447,21 @@ mod tests {
         );
     }
 
+    /// glibc's makedev: the st_dev encoding userspace sees.
+    fn glibc_makedev(major: u64, minor: u64) -> u64 {
+        ((major & 0xfff) << 8) | ((major & !0xfff) << 32) | (minor & 0xff) | ((minor & !0xff) << 12)
+    }
+
     #[test]
     fn kernel_dev_matches_mkdev() {
-        // 8:1 (sda1) in glibc's encoding is 0x801; MKDEV gives 8 << 20 | 1.
-        assert_eq!(kernel_dev(0x801), (8 << 20) | 1);
-        // 259:65536 spreads over the high bits in both encodings.
-        let st = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | (65536u64 & 0xff) | ((65536u64 & !0xff) << 12);
-        assert_eq!(kernel_dev(st), (259 << 20) | 65536);
+        assert_eq!(glibc_makedev(8, 1), 0x801);
+        for (major, minor) in [(8u64, 1u64), (259, 65536), (0, 0), (4095, 1_048_575)] {
+            assert_eq!(kernel_dev(glibc_makedev(major, minor)), (major << 20) | minor);
+        }
+        // This machine's root filesystem, as stat sees it, in the kernel's encoding.
+        let root = std::fs::metadata("/").unwrap().dev();
+        let (major, minor) = ((root >> 8) & 0xfff, (root & 0xff) | ((root >> 12) & 0xfff00));
+        assert_eq!(kernel_dev(root), (major << 20) | minor);
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub fn kill_tree(host_id: &str, entity_id: &str, pid_hint: u32, dry_run: bool, p
         }
     }
     // Deepest first, the root last.
-    members.sort_by(|a, b| b.depth.cmp(&a.depth));
+    members.sort_by_key(|m| std::cmp::Reverse(m.depth));
     let pids: Vec<String> = members.iter().map(|m| m.proc.pid.to_string()).collect();
     let mut note = String::new();
     if !skipped.is_empty() {

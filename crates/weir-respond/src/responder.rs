@@ -446,3 +446,35 @@ fn drain_loop(inner: &Inner, mut ring: RingBuf<MapData>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipper calls `execute` from its blocking pool through an
+    /// `Arc<dyn Fn + Send + Sync>`.
+    #[test]
+    fn responder_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Responder>();
+    }
+
+    #[test]
+    fn ttl_is_defaulted_and_capped() {
+        let c = ResponderConfig::new("h");
+        assert_eq!(c.effective_ttl(0), (Duration::from_secs(3600), false));
+        assert_eq!(c.effective_ttl(5), (Duration::from_secs(5), false));
+        assert_eq!(c.effective_ttl(u64::MAX), (Duration::from_secs(24 * 3600), true));
+    }
+
+    #[test]
+    fn bad_configs_are_refused_before_loading() {
+        let e = Responder::start(ResponderConfig::new("")).err().unwrap();
+        assert_eq!(e.to_string(), "responder configuration: host_id is empty");
+        let mut c = ResponderConfig::new("h");
+        c.default_ttl = Duration::from_secs(10);
+        c.max_ttl = Duration::from_secs(5);
+        let e = Responder::start(c).err().unwrap();
+        assert!(e.to_string().contains("at most the max TTL"), "{e}");
+    }
+}
