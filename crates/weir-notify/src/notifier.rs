@@ -120,12 +120,13 @@ impl Notifier {
     /// Queues the notification for every output that wants it and returns how many took it.
     /// Never blocks: when an output's queue is full the notification is dropped (and counted) for that output.
     pub fn send(&self, notification: &Notification) -> usize {
-        let shared = Arc::new(notification.clone());
+        let mut shared: Option<Arc<Notification>> = None;
         let mut queued = 0;
         for output in &self.outputs {
             if !output_wants(&output.config, notification) {
                 continue;
             }
+            let shared = shared.get_or_insert_with(|| Arc::new(notification.clone()));
             output.counters.accepted.fetch_add(1, Ordering::AcqRel);
             match output.queue.try_send(shared.clone()) {
                 Ok(()) => queued += 1,
