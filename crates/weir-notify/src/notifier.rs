@@ -158,6 +158,11 @@ impl Notifier {
         }
     }
 
+    /// Flushes for up to `timeout`, then stops the workers; true when nothing was left undelivered.
+    pub fn shutdown(self, timeout: Duration) -> bool {
+        self.flush(timeout)
+    }
+
     /// Counters of every output, in config order.
     pub fn stats(&self) -> Vec<OutputStats> {
         self.outputs
