@@ -14,10 +14,31 @@
 //! it: isolation and blocks never outlive the sensor. Connect hooks only see
 //! new connections: connections established before isolation are not cut.
 //!
+//! Isolation cuts every new inet connection and datagram, loopback included,
+//! except to `always_allow`: name resolution stops too, so give the collector
+//! as resolved addresses (`ResponderConfig::allow_collector_url` resolves the
+//! URL once at start).
+//!
+//! Enforcement (`enforce_set`) runs on `sched_process_exec`, after the new
+//! image is installed and before any of its instructions run: the process is
+//! sent SIGKILL in the exec syscall. `executable` matches the path given to
+//! execve (for a script, the script) or the same file (device and inode)
+//! under any other name; `name` matches the base name of either the file run
+//! or the path given to execve; `argv_contains` strings are searched within the
+//! first 1024 bytes of the argument area, each within one argument. A script
+//! run as `sh script` is its interpreter's exec: only `argv_contains` sees it.
+//! Pid 1, this process and protected names are never killed by the kernel
+//! side either. Replacing a set leaves a gap of a few map updates with no
+//! enforcement.
+//!
+//! `execute` does its work on the calling thread and returns within
+//! milliseconds (kill_tree rescans /proc a bounded number of times); the
+//! shipper already calls it on a blocking thread.
+//!
 //! ```no_run
 //! use weir_respond::{Responder, ResponderConfig};
 //! let mut config = ResponderConfig::new("host-id");
-//! config.always_allow.push("10.0.0.1:7443".parse().unwrap());
+//! config.allow_collector_url("https://10.0.0.1:7443")?;
 //! let responder = Responder::start(config)?;
 //! let kills = responder.enforced().expect("taken once");
 //! let action = responder.execute(&weir_event::Command {
