@@ -188,3 +188,54 @@ fn dropping_the_responder_lifts_everything() {
     r.stop();
     assert_eq!(connect_from(&cg, outside), Ok(()));
 }
+
+/// Helper run in a child process by `isolation_dies_with_the_process`: starts
+/// a responder on the cgroup named in the environment, isolates, says so,
+/// and waits to be killed.
+#[test]
+#[ignore]
+fn helper_isolate_and_wait() {
+    let Ok(cgroup) = std::env::var("WEIR_RESPOND_TEST_CGROUP") else {
+        return;
+    };
+    let collector: SocketAddr = std::env::var("WEIR_RESPOND_TEST_ALLOW").unwrap().parse().unwrap();
+    let mut config = weir_respond::ResponderConfig::new(host_id());
+    config.cgroup = Some(cgroup.into());
+    config.always_allow = vec![collector];
+    let r = weir_respond::Responder::start(config).unwrap();
+    let action = r.execute(&command("isolate_host", ""));
+    assert!(action.result.starts_with("ok: isolated"), "{}", action.result);
+    println!("ISOLATED");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn isolation_dies_with_the_process() {
+    use std::io::BufRead;
+    let (_outside, outside) = listener("127.0.0.1:0");
+    let (_collector, collector) = listener("127.0.0.1:0");
+    let cg = TestCgroup::new();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_isolate_and_wait",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WEIR_RESPOND_TEST_CGROUP", &cg.path)
+        .env("WEIR_RESPOND_TEST_ALLOW", collector.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.map(|l| l.contains("ISOLATED")).unwrap_or(false)),
+        "the helper did not isolate"
+    );
+    assert!(refused(connect_from(&cg, outside)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The kernel dropped the BPF links with the process.
+    assert!(wait_for(Duration::from_secs(5), || connect_from(&cg, outside).is_ok()));
+}
