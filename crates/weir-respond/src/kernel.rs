@@ -477,4 +477,12 @@ mod tests {
         assert_eq!(k.filename, "/x/y");
         assert!(KillRecord::parse(&rec[..100]).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn kill_record_parser_never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let parsed = KillRecord::parse(&b);
+            proptest::prop_assert_eq!(parsed.is_some(), b.len() >= 24 + KEY_LEN);
+        }
+    }
 }

@@ -176,6 +176,12 @@ impl Responder {
         }
     }
 
+    /// enforce_kill reports the kernel could not queue (its ring was full);
+    /// the kills themselves happened.
+    pub fn kill_reports_lost_in_kernel(&self) -> u64 {
+        lock(&self.inner.state).kernel.kill_report_drops()
+    }
+
     /// Connects/sends refused so far because the host was isolated.
     pub fn denied_while_isolated(&self) -> u64 {
         lock(&self.inner.state).kernel.denied(DENY_ISOLATION)

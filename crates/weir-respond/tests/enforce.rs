@@ -99,6 +99,7 @@ fn exec_of_a_matching_path_is_killed_before_it_runs() {
         "ok: enforcing 0 predicates at exec: "
     );
     assert_eq!(run(&evil, &[marker_arg], &marker), (false, true));
+    assert_eq!((r.kill_reports_lost_in_kernel(), r.reports_dropped()), (0, 0));
 }
 
 #[test]
