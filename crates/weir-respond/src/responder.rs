@@ -372,8 +372,10 @@ impl Inner {
     fn report(&self, action: Action) {
         match self.reports.try_send(action) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.reports_dropped.fetch_add(1, Ordering::Relaxed);
+            Err(TrySendError::Full(a)) | Err(TrySendError::Disconnected(a)) => {
+                if self.reports_dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!("response report dropped (nobody drains enforced()): {a:?}");
+                }
             }
         }
     }
@@ -425,10 +427,16 @@ fn ttl_loop(inner: &Inner) {
         };
         if isolation_due {
             let outcome = inner.unisolate(false, true);
+            if let Outcome::Error(e) = &outcome {
+                tracing::warn!("lifting isolation after its TTL: {e}");
+            }
             inner.report(inner.undo_report("unisolate_host", String::new(), outcome));
         }
         for dest in blocks_due {
             let outcome = inner.unblock_dest(dest, false, true);
+            if let Outcome::Error(e) = &outcome {
+                tracing::warn!("lifting the block of {dest} after its TTL: {e}");
+            }
             inner.report(inner.undo_report("unblock_destination", dest.to_string(), outcome));
         }
     }
