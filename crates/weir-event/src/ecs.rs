@@ -59,6 +59,19 @@ pub fn to_ecs(event: &Event) -> Map<String, Value> {
                 out.insert("file.uid".into(), json!(file.owner_uid));
                 out.insert("file.gid".into(), json!(file.owner_gid));
             }
+            // Present when the operation failed: the negative errno.
+            if file.result != 0 {
+                out.insert("file.result".into(), json!(file.result));
+            }
+            if file.repeat_count > 0 {
+                out.insert("file.repeat_count".into(), json!(file.repeat_count));
+            }
+            if file.truncated {
+                out.insert("file.truncated".into(), json!(true));
+            }
+            if file.resolved {
+                out.insert("file.resolved".into(), json!(true));
+            }
         }
         Some(Body::Network(net)) => {
             let op = NetOp::try_from(net.op).unwrap_or(NetOp::Unspecified);

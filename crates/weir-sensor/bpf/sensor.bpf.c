@@ -31,6 +31,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_CWD_TRUNC 4
 #define F_EXE_DELETED 8
 #define F_PATH_TRUNC 16
+#define F_RESOLVED 32
 
 #define ARGS_MAX 4096
 #define PATH_BUF 768
@@ -52,6 +53,9 @@ char LICENSE[] SEC("license") = "GPL";
 // Set by the loader before the object is loaded.
 const volatile u32 self_tgid = 0;
 const volatile u64 wake_bytes = 65536;
+// Identical file operations inside this window are folded into one event
+// and a count; 0 sends every one.
+const volatile u64 agg_window_ns = 1000000000;
 
 // ---------------------------------------------------------------- records
 
@@ -119,6 +123,14 @@ struct file_rec {
 	s32 dfd;
 	u32 path_len;
 	u32 path2_len;
+	// 0 on success, else -errno; known once the syscall returned.
+	s32 result;
+	// Syscall the record was started by, checked at its exit.
+	u32 syscall;
+	// Occurrences of this record's aggregation key so far (0: not
+	// aggregated), and the key's path hash.
+	u64 agg_total;
+	u64 agg_hash;
 	struct path_key path;
 	struct path_key path2;
 };
@@ -488,15 +500,20 @@ struct {
 	__type(value, struct pathbuf);
 } pathbuf SEC(".maps");
 
-// Bit (path[1] << 8 | path[2]) of the first2 pre-filter.
-static __always_inline int first2_hit(const char *data)
+// Bit (b1 << 8 | b2) of the first2 pre-filter, for a path "/<b1><b2>...".
+static __always_inline int first2_bits(u8 b1, u8 b2)
 {
 	u32 zero = 0;
 	struct first2 *f = bpf_map_lookup_elem(&first2, &zero);
 	if (!f)
 		return 1;
-	u32 idx = ((u32)(u8)data[1] << 8) | (u8)data[2];
+	u32 idx = ((u32)b1 << 8) | b2;
 	return (f->bits[(idx >> 6) & 1023] >> (idx & 63)) & 1;
+}
+
+static __always_inline int first2_hit(const char *data)
+{
+	return first2_bits((u8)data[1], (u8)data[2]);
 }
 
 #define ONES 0x0101010101010101ULL
@@ -724,23 +741,36 @@ static __noinline long resolve_slow(char *data, s32 dfd, u32 n, u32 *flags)
 }
 
 // Reads the name `upath` (relative to `dfd`) into `k` as an absolute,
-// normalised path; returns 1 when it is under a watched prefix.
-// Known limits: symlinks inside the name are not followed (a link to a
-// watched directory escapes); a directory deeper than PATH_DEPTH, a joined
-// path longer than FPATH - 1, or a name of 252 bytes or more that needs
-// normalising is not resolved; absolute names holding "/." (dotfiles too)
-// take the slow path.
+// normalised path; returns 1 when it is under a watched prefix, or when that
+// cannot be decided (then F_PATH_TRUNC is set and `k` holds what is known:
+// the name as given, or its first FPATH - 1 bytes): unsure means reported.
+// Known limits: symlinks inside the name are not followed here (opens are
+// checked again on the opened file at exit, see open_exit); a name of 252
+// bytes or more that needs normalising, a directory deeper than PATH_DEPTH
+// or a joined path longer than FPATH - 1 is reported unresolved; absolute
+// names holding "/." (dotfiles too) take the slow path.
 static __always_inline int read_watched(struct path_key *k, s32 dfd, const char *upath, u32 *len, u32 *flags)
 {
 	long n = bpf_probe_read_user_str(k->data, sizeof(k->data), upath);
 	*len = 0;
 	if (n <= 1)
 		return 0;
+	if (n >= FPATH && k->data[0] == '/' && !needs_norm(k->data, 252)) {
+		// Longer than the buffer but plain in the bytes held: the prefix
+		// test is exact on them; report with the flag.
+		*len = FPATH - 1;
+		*flags |= F_PATH_TRUNC;
+		return 1;
+	}
 	// Fast path, nearly every call: absolute and already normal.
 	if (k->data[0] != '/' || needs_norm(k->data, n)) {
-		n = resolve_slow(k->data, dfd, n - 1, flags);
-		if (n <= 0)
-			return 0;
+		long m = resolve_slow(k->data, dfd, n - 1, flags);
+		if (m <= 0) {
+			*len = n - 1 < FPATH - 1 ? n - 1 : FPATH - 1;
+			*flags |= F_PATH_TRUNC;
+			return 1;
+		}
+		n = m;
 	} else {
 		n = n - 1;
 	}
@@ -749,6 +779,123 @@ static __always_inline int read_watched(struct path_key *k, s32 dfd, const char 
 		return 0;
 	k->prefixlen = n * 8;
 	return bpf_map_lookup_elem(&watched, k) != NULL;
+}
+
+// A watched file syscall between its entry and its exit, kept with the
+// thread (task storage: created only for threads that touch watched paths,
+// freed with them). `syscall` 0: none pending; `send` 0: a folded repeat,
+// nothing to send at exit.
+struct file_pending {
+	u32 syscall;
+	u32 send;
+	struct file_rec rec;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct file_pending);
+} file_pending SEC(".maps");
+
+// In-kernel aggregation of identical file operations: the first in a window
+// is sent, repeats only count; the next record of the key (or userspace,
+// reading `total` once the window is over) carries the count.
+struct agg_key {
+	u32 tgid;
+	u32 op;
+	u32 oflags;
+	u32 zero;
+	u64 hash;
+};
+
+struct agg_val {
+	u64 window_start;
+	u64 total;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct agg_key);
+	__type(value, struct agg_val);
+} file_agg SEC(".maps");
+
+// Per-CPU file counters, read by userspace for the heartbeat.
+#define FS_FOLDED 0	  // repeats folded into a count instead of sent
+#define FS_UNRESOLVED 1	  // opened files whose path was too deep to check at exit
+#define FS_STALE 2	  // pending records dropped: exit of another syscall
+#define FS_MAX 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FS_MAX);
+	__type(key, u32);
+	__type(value, u64);
+} file_stats SEC(".maps");
+
+static __always_inline void file_count(u32 which)
+{
+	u64 *n = bpf_map_lookup_elem(&file_stats, &which);
+	if (n)
+		*n += 1;
+}
+
+// FNV-style hash of the path's `len` bytes, a word at a time.
+static __always_inline u64 path_hash(const char *data, u32 len)
+{
+	u64 h = 0xcbf29ce484222325ULL ^ len;
+#pragma unroll
+	for (int i = 0; i < FPATH / 8; i++) {
+		if (i * 8 >= len)
+			break;
+		u64 w = *(const u64 *)(data + i * 8);
+		u32 rem = len - i * 8;
+		if (rem < 8)
+			w &= (1ULL << (rem * 8)) - 1;
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+// Returns 1 when the record is a repeat inside its key's window (counted,
+// not sent); else fills agg_total/agg_hash and returns 0. Runs at entry, so
+// the key holds no result: repeats are counted on the first one's event.
+static __always_inline int aggregate(struct file_rec *r)
+{
+	r->agg_total = 0;
+	r->agg_hash = 0;
+	if (!agg_window_ns || r->path2_len)
+		return 0;
+	u32 len = r->path_len;
+	if (len > FPATH - 1)
+		len = FPATH - 1;
+	struct agg_key key = {
+		.tgid = (u32)(bpf_get_current_pid_tgid() >> 32),
+		.op = r->op,
+		.oflags = r->oflags,
+		.zero = 0,
+		.hash = path_hash(r->path.data, len),
+	};
+	u64 now = bpf_ktime_get_boot_ns();
+	struct agg_val *v = bpf_map_lookup_elem(&file_agg, &key);
+	if (!v) {
+		struct agg_val nv = {.window_start = now, .total = 1};
+		bpf_map_update_elem(&file_agg, &key, &nv, BPF_NOEXIST);
+		r->agg_total = 1;
+		r->agg_hash = key.hash;
+		return 0;
+	}
+	u64 total = __sync_fetch_and_add(&v->total, 1) + 1;
+	if (now - v->window_start < agg_window_ns) {
+		file_count(FS_FOLDED);
+		return 1;
+	}
+	v->window_start = now;
+	r->agg_total = total;
+	r->agg_hash = key.hash;
+	return 0;
 }
 
 static __always_inline struct file_rec *file_start(u32 op)
@@ -764,15 +911,17 @@ static __always_inline struct file_rec *file_start(u32 op)
 	r->dfd = AT_FDCWD_;
 	r->path_len = 0;
 	r->path2_len = 0;
+	r->result = 0;
+	r->syscall = 0;
+	r->agg_total = 0;
+	r->agg_hash = 0;
 	r->path2.data[0] = 0;
 	return r;
 }
 
 // Sends only the bytes in use: a one-path record ends after its path.
-static __always_inline void file_emit(struct file_rec *r, u32 flags)
+static __always_inline void file_send(struct file_rec *r)
 {
-	fill_current(&r->h, K_FILE);
-	r->h.flags |= flags;
 	u64 size = sizeof(*r);
 	if (r->path2_len == 0) {
 		size = offsetof(struct file_rec, path.data) + r->path_len + 1;
@@ -783,7 +932,60 @@ static __always_inline void file_emit(struct file_rec *r, u32 flags)
 	emit(r, size, K_FILE);
 }
 
-static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 oflags, u32 mode, u32 uid, u32 gid)
+// Keeps a watched record with the thread until its syscall returns (a
+// repeat inside its window keeps only the mark that it was seen). The entry
+// flags travel in h.flags (fill_current at exit keeps them).
+static __always_inline void file_stash(struct file_rec *r, u32 flags, u32 syscall)
+{
+	r->h.flags = flags;
+	r->syscall = syscall;
+	int folded = aggregate(r);
+	struct file_pending *p =
+		bpf_task_storage_get(&file_pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		count_drop(K_FILE);
+		return;
+	}
+	if (p->syscall)
+		file_count(FS_STALE);
+	p->syscall = syscall;
+	p->send = !folded;
+	if (!folded)
+		bpf_probe_read_kernel(&p->rec, sizeof(p->rec), r);
+}
+
+// Completes and sends a record with the syscall's return value.
+static __always_inline void file_finish(struct file_rec *r, long ret)
+{
+	u32 flags = r->h.flags;
+	fill_current(&r->h, K_FILE);
+	r->h.flags = flags;
+	r->result = ret < 0 ? (s32)ret : 0;
+	file_send(r);
+}
+
+// Exit of a file syscall: sends the record its entry kept. Returns 1 when
+// the entry handled the syscall (watched), 0 when it did not.
+static __always_inline int file_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct file_pending *p = bpf_task_storage_get(&file_pending, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->syscall)
+		return 0;
+	u32 sc = p->syscall;
+	p->syscall = 0;
+	if (sc != (u32)ctx->id) {
+		file_count(FS_STALE);
+		return 0;
+	}
+	if (p->send)
+		file_finish(&p->rec, ctx->ret);
+	return 1;
+}
+
+#define ARG(i) ((ctx)->args[i])
+
+static __always_inline int one_path(struct trace_event_raw_sys_enter *ctx, u32 op, s32 dfd, const char *upath,
+				    u32 oflags, u32 mode, u32 uid, u32 gid)
 {
 	if (is_self())
 		return 0;
@@ -798,12 +1000,13 @@ static __always_inline int one_path(u32 op, s32 dfd, const char *upath, u32 ofla
 	r->mode = mode;
 	r->uid_arg = uid;
 	r->gid_arg = gid;
-	file_emit(r, fl);
+	file_stash(r, fl, (u32)ctx->id);
 	return 0;
 }
 
 // Rename and link: watched when either name is.
-static __always_inline int two_paths(u32 op, s32 olddfd, s32 dfd, const char *oldp, const char *newp, u32 flags)
+static __always_inline int two_paths(struct trace_event_raw_sys_enter *ctx, u32 op, s32 olddfd, s32 dfd,
+				     const char *oldp, const char *newp, u32 flags)
 {
 	if (is_self())
 		return 0;
@@ -817,40 +1020,182 @@ static __always_inline int two_paths(u32 op, s32 olddfd, s32 dfd, const char *ol
 		return 0;
 	r->dfd = dfd;
 	r->oflags = flags;
-	file_emit(r, fl);
+	file_stash(r, fl, (u32)ctx->id);
 	return 0;
 }
 
-static __always_inline int open_common(s32 dfd, const char *upath, u64 flags, u32 mode)
+static __always_inline int write_intent(u64 flags)
 {
-	if (!(flags & (O_WRONLY_ | O_RDWR_ | O_CREAT_ | O_TRUNC_)))
-		return 0;
-	u32 op = OP_OPEN_WRITE;
-	if (flags & O_CREAT_)
-		op = OP_CREATE;
-	else if (flags & O_TRUNC_)
-		op = OP_TRUNCATE;
-	return one_path(op, dfd, upath, (u32)flags, mode, 0, 0);
+	return (flags & (O_WRONLY_ | O_RDWR_ | O_CREAT_ | O_TRUNC_)) != 0;
 }
 
-#define ARG(i) ((ctx)->args[i])
+static __always_inline u32 open_op(u64 flags)
+{
+	if (flags & O_CREAT_)
+		return OP_CREATE;
+	if (flags & O_TRUNC_)
+		return OP_TRUNCATE;
+	return OP_OPEN_WRITE;
+}
+
+static __always_inline int open_common(struct trace_event_raw_sys_enter *ctx, s32 dfd, const char *upath, u64 flags,
+				       u32 mode)
+{
+	// Read-only opens are not a change: out before touching the name.
+	if (!write_intent(flags))
+		return 0;
+	return one_path(ctx, open_op(flags), dfd, upath, (u32)flags, mode, 0, 0);
+}
+
+// The file open on descriptor `fd` of the current task, or NULL.
+static __always_inline struct file *file_of_fd(long fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd < 0 || (u64)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0)
+		return NULL;
+	return f;
+}
+
+// Exit of a successful open whose name was not watched: the name may have
+// gone through a symlink (or a bind mount) to a watched file. Rebuilds the
+// opened file's real path from its dentry and tests that instead; a hit is
+// sent with F_RESOLVED. `flags`/`mode`/`dfd` are the syscall's arguments.
+static __noinline int opened_watched(long fd, u64 flags, u32 mode, s32 dfd)
+{
+	u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&pathbuf, &zero);
+	struct file *f = file_of_fd(fd);
+	if (!pb || !f)
+		return 0;
+	struct nwalk w = {};
+	w.d = BPF_CORE_READ(f, f_path.dentry);
+	w.vm = BPF_CORE_READ(f, f_path.mnt);
+	if (!w.d || !w.vm)
+		return 0;
+	w.m = container_of(w.vm, struct mount, mnt);
+	w.pb = pb;
+	bpf_loop(PATH_DEPTH * 2, nwalk_step, &w, 0);
+	if (!w.done || w.n == 0) {
+		if (!w.done)
+			file_count(FS_UNRESOLVED);
+		return 0;
+	}
+	// First two bytes of the top directory's name, before copying anything.
+	u8 two[2] = {};
+	bpf_probe_read_kernel(two, sizeof(two), (const void *)pb->names[(w.n - 1) & 31]);
+	u8 b2 = two[1] ? two[1] : (w.n > 1 ? '/' : 0);
+	if (!first2_bits(two[0], b2))
+		return 0;
+	struct jctx j = {.pb = pb, .n = w.n, .off = 0, .bad = 0};
+	bpf_loop(PATH_DEPTH, join_step, &j, 0);
+	if (j.bad || j.off >= FPATH) {
+		file_count(FS_UNRESOLVED);
+		return 0;
+	}
+	struct file_rec *r = file_start(open_op(flags));
+	if (!r)
+		return 0;
+	long n = bpf_probe_read_kernel_str(r->path.data, sizeof(r->path.data), pb->in);
+	if (n <= 1)
+		return 0;
+	r->path_len = n - 1;
+	r->path.prefixlen = (n - 1) * 8;
+	if (!bpf_map_lookup_elem(&watched, &r->path))
+		return 0;
+	r->oflags = (u32)flags;
+	r->mode = mode;
+	r->dfd = dfd;
+	r->h.flags = F_RESOLVED;
+	if (!aggregate(r))
+		file_finish(r, 0);
+	return 0;
+}
+
+#define OPEN_OPEN 1
+#define OPEN_OPENAT 2
+#define OPEN_CREAT 3
+#define OPEN_OPENAT2 4
+
+static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx, int which)
+{
+	if (file_exit(ctx))
+		return 0;
+	long ret = ctx->ret;
+	if (ret < 0 || is_self())
+		return 0;
+	// The arguments are still in the saved user registers.
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	u64 flags = 0;
+	u32 mode = 0;
+	s32 dfd = AT_FDCWD_;
+	if (which == OPEN_OPENAT) {
+		flags = BPF_CORE_READ(regs, dx);
+		if (!write_intent(flags))
+			return 0;
+		dfd = (s32)BPF_CORE_READ(regs, di);
+		mode = (u32)BPF_CORE_READ(regs, r10);
+	} else if (which == OPEN_OPEN) {
+		flags = BPF_CORE_READ(regs, si);
+		if (!write_intent(flags))
+			return 0;
+		mode = (u32)BPF_CORE_READ(regs, dx);
+	} else if (which == OPEN_CREAT) {
+		flags = O_CREAT_ | O_WRONLY_ | O_TRUNC_;
+		mode = (u32)BPF_CORE_READ(regs, si);
+	} else {
+		struct open_how how = {};
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)BPF_CORE_READ(regs, dx)) < 0)
+			return 0;
+		flags = how.flags;
+		if (!write_intent(flags))
+			return 0;
+		dfd = (s32)BPF_CORE_READ(regs, di);
+		mode = (u32)how.mode;
+	}
+	return opened_watched(ret, flags, mode, dfd);
+}
 
 SEC("tracepoint/syscalls/sys_enter_openat")
 int sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_common((s32)ARG(0), (const char *)ARG(1), ARG(2), (u32)ARG(3));
+	return open_common(ctx, (s32)ARG(0), (const char *)ARG(1), ARG(2), (u32)ARG(3));
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx, OPEN_OPENAT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
 int sys_enter_open(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_common(AT_FDCWD_, (const char *)ARG(0), ARG(1), (u32)ARG(2));
+	return open_common(ctx, AT_FDCWD_, (const char *)ARG(0), ARG(1), (u32)ARG(2));
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int sys_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx, OPEN_OPEN);
 }
 
 SEC("tracepoint/syscalls/sys_enter_creat")
 int sys_enter_creat(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_common(AT_FDCWD_, (const char *)ARG(0), O_CREAT_ | O_WRONLY_ | O_TRUNC_, (u32)ARG(1));
+	return open_common(ctx, AT_FDCWD_, (const char *)ARG(0), O_CREAT_ | O_WRONLY_ | O_TRUNC_, (u32)ARG(1));
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int sys_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx, OPEN_CREAT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
@@ -859,60 +1204,85 @@ int sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	struct open_how how = {};
 	if (bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2)) < 0)
 		return 0;
-	return open_common((s32)ARG(0), (const char *)ARG(1), how.flags, (u32)how.mode);
+	return open_common(ctx, (s32)ARG(0), (const char *)ARG(1), how.flags, (u32)how.mode);
 }
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx, OPEN_OPENAT2);
+}
+
+// The other file syscalls: the exit only completes what the entry kept.
+#define FILE_EXIT(name)                                                       \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                            \
+	int sys_exit_##name(struct trace_event_raw_sys_exit *ctx)             \
+	{                                                                     \
+		file_exit(ctx);                                               \
+		return 0;                                                     \
+	}
 
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
 int sys_enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_UNLINK, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(2), 0, 0, 0);
+	return one_path(ctx, OP_UNLINK, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(2), 0, 0, 0);
 }
+FILE_EXIT(unlinkat)
 
 SEC("tracepoint/syscalls/sys_enter_unlink")
 int sys_enter_unlink(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0, 0, 0, 0);
+	return one_path(ctx, OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0, 0, 0, 0);
 }
+FILE_EXIT(unlink)
 
 SEC("tracepoint/syscalls/sys_enter_rmdir")
 int sys_enter_rmdir(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0x200, 0, 0, 0);
+	return one_path(ctx, OP_UNLINK, AT_FDCWD_, (const char *)ARG(0), 0x200, 0, 0, 0);
 }
+FILE_EXIT(rmdir)
 
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int sys_enter_renameat2(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+	return two_paths(ctx, OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3),
+			 (u32)ARG(4));
 }
+FILE_EXIT(renameat2)
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int sys_enter_renameat(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), 0);
+	return two_paths(ctx, OP_RENAME, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), 0);
 }
+FILE_EXIT(renameat)
 
 SEC("tracepoint/syscalls/sys_enter_rename")
 int sys_enter_rename(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_RENAME, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+	return two_paths(ctx, OP_RENAME, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
 }
+FILE_EXIT(rename)
 
 SEC("tracepoint/syscalls/sys_enter_linkat")
 int sys_enter_linkat(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_LINK, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3), (u32)ARG(4));
+	return two_paths(ctx, OP_LINK, (s32)ARG(0), (s32)ARG(2), (const char *)ARG(1), (const char *)ARG(3),
+			 (u32)ARG(4));
 }
+FILE_EXIT(linkat)
 
 SEC("tracepoint/syscalls/sys_enter_link")
 int sys_enter_link(struct trace_event_raw_sys_enter *ctx)
 {
-	return two_paths(OP_LINK, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
+	return two_paths(ctx, OP_LINK, AT_FDCWD_, AT_FDCWD_, (const char *)ARG(0), (const char *)ARG(1), 0);
 }
+FILE_EXIT(link)
 
 // symlink(target, linkpath): only the new name is a path on this system.
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int symlink_enter(struct trace_event_raw_sys_enter *ctx, s32 dfd, const char *linkp,
+					 const char *target)
 {
 	if (is_self())
 		return 0;
@@ -920,67 +1290,70 @@ int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
 	if (!r)
 		return 0;
 	u32 fl = 0;
-	if (!read_watched(&r->path, (s32)ARG(1), (const char *)ARG(2), &r->path_len, &fl))
+	if (!read_watched(&r->path, dfd, linkp, &r->path_len, &fl))
 		return 0;
-	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
+	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), target);
 	r->path2_len = n > 1 ? n - 1 : 0;
-	r->dfd = (s32)ARG(1);
-	file_emit(r, fl);
+	r->dfd = dfd;
+	file_stash(r, fl, (u32)ctx->id);
 	return 0;
 }
+
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int sys_enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return symlink_enter(ctx, (s32)ARG(1), (const char *)ARG(2), (const char *)ARG(0));
+}
+FILE_EXIT(symlinkat)
 
 SEC("tracepoint/syscalls/sys_enter_symlink")
 int sys_enter_symlink(struct trace_event_raw_sys_enter *ctx)
 {
-	if (is_self())
-		return 0;
-	struct file_rec *r = file_start(OP_SYMLINK);
-	if (!r)
-		return 0;
-	u32 fl = 0;
-	if (!read_watched(&r->path, AT_FDCWD_, (const char *)ARG(1), &r->path_len, &fl))
-		return 0;
-	long n = bpf_probe_read_user_str(r->path2.data, sizeof(r->path2.data), (const char *)ARG(0));
-	r->path2_len = n > 1 ? n - 1 : 0;
-	file_emit(r, fl);
-	return 0;
+	return symlink_enter(ctx, AT_FDCWD_, (const char *)ARG(1), (const char *)ARG(0));
 }
+FILE_EXIT(symlink)
 
 SEC("tracepoint/syscalls/sys_enter_fchmodat")
 int sys_enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), 0, (u32)ARG(2), 0, 0);
+	return one_path(ctx, OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), 0, (u32)ARG(2), 0, 0);
 }
+FILE_EXIT(fchmodat)
 
 SEC("tracepoint/syscalls/sys_enter_fchmodat2")
 int sys_enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(3), (u32)ARG(2), 0, 0);
+	return one_path(ctx, OP_CHMOD, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(3), (u32)ARG(2), 0, 0);
 }
+FILE_EXIT(fchmodat2)
 
 SEC("tracepoint/syscalls/sys_enter_chmod")
 int sys_enter_chmod(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHMOD, AT_FDCWD_, (const char *)ARG(0), 0, (u32)ARG(1), 0, 0);
+	return one_path(ctx, OP_CHMOD, AT_FDCWD_, (const char *)ARG(0), 0, (u32)ARG(1), 0, 0);
 }
+FILE_EXIT(chmod)
 
 SEC("tracepoint/syscalls/sys_enter_fchownat")
 int sys_enter_fchownat(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHOWN, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(4), 0, (u32)ARG(2), (u32)ARG(3));
+	return one_path(ctx, OP_CHOWN, (s32)ARG(0), (const char *)ARG(1), (u32)ARG(4), 0, (u32)ARG(2), (u32)ARG(3));
 }
+FILE_EXIT(fchownat)
 
 SEC("tracepoint/syscalls/sys_enter_chown")
 int sys_enter_chown(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0, 0, (u32)ARG(1), (u32)ARG(2));
+	return one_path(ctx, OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0, 0, (u32)ARG(1), (u32)ARG(2));
 }
+FILE_EXIT(chown)
 
 SEC("tracepoint/syscalls/sys_enter_lchown")
 int sys_enter_lchown(struct trace_event_raw_sys_enter *ctx)
 {
-	return one_path(OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0x100, 0, (u32)ARG(1), (u32)ARG(2));
+	return one_path(ctx, OP_CHOWN, AT_FDCWD_, (const char *)ARG(0), 0x100, 0, (u32)ARG(1), (u32)ARG(2));
 }
+FILE_EXIT(lchown)
 
 // ---------------------------------------------------------------- network
 

@@ -48,6 +48,10 @@ pub struct SensorConfig {
     pub max_processes: usize,
     /// Skip BPF and run the degraded process-connector mode (for testing it).
     pub force_proc_connector: bool,
+    /// Identical file operations (same process, op, path, flags)
+    /// inside this window are folded in the kernel into one event plus a
+    /// repeat count; zero sends every one. At most 60 s.
+    pub file_repeat_window: Duration,
 }
 
 impl SensorConfig {
@@ -65,6 +69,7 @@ impl SensorConfig {
             home_filter: true,
             max_processes: 65_536,
             force_proc_connector: false,
+            file_repeat_window: Duration::from_secs(1),
         }
     }
 

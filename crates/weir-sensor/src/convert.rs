@@ -208,6 +208,10 @@ impl Converter {
                     owner_uid: f.uid_arg,
                     owner_gid: f.gid_arg,
                     flags: f.oflags,
+                    repeat_count: 0,
+                    result: f.result,
+                    truncated: h.flags & record::F_PATH_TRUNC != 0,
+                    resolved: h.flags & record::F_RESOLVED != 0,
                 });
                 return Some(self.event(time, Some(process), ev));
             }

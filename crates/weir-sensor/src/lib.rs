@@ -17,6 +17,7 @@ pub mod fallback;
 pub mod host;
 pub mod probe;
 pub mod procs;
+pub mod repeats;
 pub mod sensor;
 pub mod users;
 

@@ -20,6 +20,7 @@ use crate::fallback;
 use crate::probe::loader::{self, Loaded};
 use crate::probe::record::{self, K_MAX};
 use crate::procs::ProcTable;
+use crate::repeats::{self, AggKey, KernelCount, RepeatTracker};
 use crate::{SensorConfig, SensorError};
 
 /// A running sensor. `stop()` (or drop) detaches the programs after a last
@@ -155,9 +156,15 @@ struct Drain {
     reported_user: Counts,
     loss_from_ns: u64,
     decode_errors: u64,
+    repeats: RepeatTracker,
+    /// File events sent with an incomplete or unresolved path.
+    truncated_paths: u64,
     /// Set while stopping: Loss and Stopped wait (bounded) for queue space.
     final_words: bool,
 }
+
+/// Most repeated-file-operation keys followed for flushing (the kernel map holds 4096).
+const REPEAT_KEYS: usize = 4096;
 
 /// How long the final Loss and Stopped events wait for a full queue.
 const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -182,6 +189,8 @@ impl Drain {
             reported_user: Counts::new(),
             loss_from_ns: Converter::now_ns(),
             decode_errors: 0,
+            repeats: RepeatTracker::new(REPEAT_KEYS),
+            truncated_paths: 0,
             final_words: false,
         }
     }
@@ -206,11 +215,13 @@ impl Drain {
                 // The last words may wait a little for queue space: losing
                 // the final Loss report would make earlier drops silent.
                 self.final_words = true;
+                self.flush_repeats();
                 self.report_loss();
                 self.health(health::State::Stopped);
                 break;
             }
             if now >= next_loss {
+                self.flush_repeats();
                 self.report_loss();
                 next_loss = now + self.config.loss_interval;
             }
@@ -261,7 +272,19 @@ impl Drain {
                 Ok(rec) => {
                     let kind = record::kind_name(rec.header.kind);
                     *self.seen.entry(kind).or_default() += 1;
-                    if let Some(ev) = self.conv.convert(rec) {
+                    let folded = match &rec.body {
+                        record::Body::File(f) => {
+                            if rec.header.flags & record::F_PATH_TRUNC != 0 {
+                                self.truncated_paths += 1;
+                            }
+                            AggKey::of(&rec.header, f).map(|k| (k, f.agg_total))
+                        }
+                        _ => None,
+                    };
+                    if let Some(mut ev) = self.conv.convert(rec) {
+                        if let Some((key, total)) = folded {
+                            self.repeats.observe(key, total, &mut ev);
+                        }
                         self.send(ev);
                     }
                 }
@@ -325,6 +348,27 @@ impl Drain {
                 *self.dropped_user.entry(kind).or_default() += 1;
                 false
             }
+        }
+    }
+
+    /// Sends the repeat counts of closed kernel windows that no event carried.
+    fn flush_repeats(&mut self) {
+        let Source::Bpf(l) = &self.source else { return };
+        if self.repeats.is_empty() {
+            return;
+        }
+        let window = self.config.file_repeat_window.as_nanos() as u64;
+        let agg = &l.file_agg;
+        let events = self
+            .repeats
+            .flush(repeats::boot_now_ns(), window, Converter::now_ns(), |k| {
+                agg.get(&k.to_bytes(), 0).ok().map(|v| KernelCount {
+                    window_start_ns: v[0],
+                    total: v[1],
+                })
+            });
+        for ev in events {
+            self.send(ev);
         }
     }
 
@@ -397,6 +441,29 @@ impl Drain {
                 (true, "proc-connector")
             }
         };
+        if let Source::Bpf(l) = &self.source {
+            let counts = [
+                (
+                    "file repeats folded",
+                    loader::file_stat(&l.file_stats, loader::FS_FOLDED),
+                ),
+                ("file paths truncated or unresolved", self.truncated_paths),
+                (
+                    "opened files too deep to check",
+                    loader::file_stat(&l.file_stats, loader::FS_UNRESOLVED),
+                ),
+                (
+                    "file records without their exit",
+                    loader::file_stat(&l.file_stats, loader::FS_STALE),
+                ),
+            ];
+            for (what, n) in counts.iter().filter(|(_, n)| *n > 0) {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                detail.push_str(&format!("{what}: {n}"));
+            }
+        }
         if self.decode_errors > 0 {
             detail.push_str(&format!(
                 "{}undecodable records: {}",

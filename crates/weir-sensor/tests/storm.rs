@@ -1,6 +1,7 @@
 //! Overload: a deliberately tiny ring and two threads hammering a watched
 //! path. The workload finishes, and every open is either delivered or
-//! accounted for in a Loss event; memory stays bounded.
+//! accounted for in a Loss event; memory stays bounded. Folding of repeats
+//! is off here, so every open is a record (tests/files.rs covers folding).
 
 mod common;
 #[path = "common/helpers.rs"]
@@ -22,6 +23,7 @@ fn storm_on_a_tiny_ring_loses_nothing_silently() {
     let prefix = format!("{}/", dir.path().to_str().unwrap());
     let mut c = config(&[&prefix]);
     c.ring_bytes = 4096;
+    c.file_repeat_window = std::time::Duration::ZERO;
     let h = Harness::start(c);
     let path = format!("{prefix}hammered");
     let (_pid, generated) = helper("storm", &[&path, "20000"]);
@@ -59,6 +61,7 @@ fn stalled_consumer_drops_at_the_queue_and_says_so() {
     let prefix = format!("{}/", dir.path().to_str().unwrap());
     let mut c = config(&[&prefix]);
     c.queue_events = 16;
+    c.file_repeat_window = std::time::Duration::ZERO;
     let (sensor, mut rx) = weir_sensor::Sensor::start(c).unwrap();
     let path = format!("{prefix}stalled");
     // Nobody reads while the workload runs: the queue fills and drops.

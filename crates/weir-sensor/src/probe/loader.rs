@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
-use aya::maps::{Array, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, Program, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -57,6 +57,11 @@ pub struct Loaded {
     pub ebpf: Ebpf,
     pub ring: RingBuf<MapData>,
     pub drops: PerCpuArray<MapData, u64>,
+    /// Kernel aggregation of repeated file operations: key bytes as in
+    /// `crate::repeats::AggKey::to_bytes`, value [window start (boot ns), total].
+    pub file_agg: HashMap<MapData, [u8; 24], [u64; 2]>,
+    /// Per-CPU file counters, indexed by the `FS_*` constants.
+    pub file_stats: PerCpuArray<MapData, u64>,
     pub attached: Vec<String>,
     /// Programs not attached because the kernel lacks their hook, with why.
     pub skipped: Vec<(String, String)>,
@@ -66,9 +71,20 @@ pub struct Loaded {
 pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError> {
     let ring = config.ring_size();
     let wake: u64 = (ring / 4) as u64;
+    if config.file_repeat_window > std::time::Duration::from_secs(60) {
+        return Err(SensorError::Config(format!(
+            "file_repeat_window {:?} is longer than 60 s",
+            config.file_repeat_window
+        )));
+    }
+    let agg_window: u64 = config.file_repeat_window.as_nanos() as u64;
     let mut ebpf = EbpfLoader::new()
         .override_global("self_tgid", &self_tgid, true)
         .override_global("wake_bytes", &wake, true)
+        .override_global("agg_window_ns", &agg_window, true)
+        // Task storage (file_pending) is created by the kernel from the
+        // object; aya only lacks a typed wrapper for it.
+        .allow_unsupported_maps()
         .map_max_entries("events", ring)
         .load(object_bytes())
         .map_err(|e| SensorError::Load(e.to_string()))?;
@@ -95,7 +111,7 @@ pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError
             Program::TracePoint(p) => {
                 if !tracepoint_exists("syscalls", &name)
                     && !name.ends_with("init_module")
-                    && name != "sys_enter_fchmodat2"
+                    && !name.ends_with("_fchmodat2")
                 {
                     return Err(SensorError::Attach(
                         name.clone(),
@@ -116,10 +132,16 @@ pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError
         .map_err(|e| SensorError::Load(format!("ring buffer: {e}")))?;
     let drops = PerCpuArray::try_from(ebpf.take_map("drops").ok_or_else(|| missing("drops"))?)
         .map_err(|e| SensorError::Load(format!("drop counters: {e}")))?;
+    let file_agg = HashMap::try_from(ebpf.take_map("file_agg").ok_or_else(|| missing("file_agg"))?)
+        .map_err(|e| SensorError::Load(format!("file aggregation map: {e}")))?;
+    let file_stats = PerCpuArray::try_from(ebpf.take_map("file_stats").ok_or_else(|| missing("file_stats"))?)
+        .map_err(|e| SensorError::Load(format!("file counters: {e}")))?;
     Ok(Loaded {
         ebpf,
         ring,
         drops,
+        file_agg,
+        file_stats,
         attached,
         skipped,
     })
@@ -198,6 +220,16 @@ pub fn kernel_drops(drops: &PerCpuArray<MapData, u64>) -> [u64; crate::probe::re
         }
     }
     out
+}
+
+/// Index of the kernel's file counters (`FS_*` in bpf/sensor.bpf.c).
+pub const FS_FOLDED: u32 = 0;
+pub const FS_UNRESOLVED: u32 = 1;
+pub const FS_STALE: u32 = 2;
+
+/// Sum over CPUs of one of the kernel's file counters.
+pub fn file_stat(stats: &PerCpuArray<MapData, u64>, which: u32) -> u64 {
+    stats.get(&which, 0).map(|v| v.iter().sum()).unwrap_or(0)
 }
 
 #[cfg(test)]

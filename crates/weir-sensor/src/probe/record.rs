@@ -21,6 +21,10 @@ pub const F_ARGS_TRUNC: u32 = 1;
 pub const F_EXE_TRUNC: u32 = 2;
 pub const F_CWD_TRUNC: u32 = 4;
 pub const F_EXE_DELETED: u32 = 8;
+/// File record: the path is incomplete or the name as given (unresolved).
+pub const F_PATH_TRUNC: u32 = 16;
+/// File record: the path is the opened file's real path (symlink followed).
+pub const F_RESOLVED: u32 = 32;
 
 /// Event kind name for a kernel record kind (the names `weir_event::kind_name` uses).
 pub fn kind_name(kind: u32) -> &'static str {
@@ -94,6 +98,12 @@ pub struct FileRec {
     pub uid_arg: u32,
     pub gid_arg: u32,
     pub dfd: i32,
+    /// 0 on success, else the negative errno.
+    pub result: i32,
+    /// Occurrences of the record's aggregation key so far in the kernel
+    /// (0: not aggregated), and the key's path hash.
+    pub agg_total: u64,
+    pub agg_hash: u64,
     pub path: Vec<u8>,
     pub path2: Vec<u8>,
 }
@@ -146,8 +156,8 @@ const EXEC_CWD: usize = 920;
 const EXEC_ARGS: usize = 1688;
 const PATH_BUF: usize = 768;
 const ARGS_MAX: usize = 4096;
-const FILE_PATH: usize = 116;
-const FILE_PATH2: usize = 376;
+const FILE_PATH: usize = 140;
+const FILE_PATH2: usize = 400;
 const FPATH: usize = 256;
 
 struct Reader<'a> {
@@ -260,6 +270,9 @@ pub fn decode(b: &[u8]) -> Result<Record, RecordError> {
                 uid_arg: r.u32("uid_arg", 92)?,
                 gid_arg: r.u32("gid_arg", 96)?,
                 dfd: r.i32("dfd", 100)?,
+                result: r.i32("result", 112)?,
+                agg_total: r.u64("agg_total", 120)?,
+                agg_hash: r.u64("agg_hash", 128)?,
                 path: r.sized("path", FILE_PATH, path_len, FPATH)?.to_vec(),
                 path2: r.sized("path2", FILE_PATH2, path2_len, FPATH)?.to_vec(),
             })
@@ -353,14 +366,18 @@ mod tests {
 
     #[test]
     fn one_path_file_records_end_after_the_path() {
-        let mut b = header(K_FILE, 116 + 12);
+        let mut b = header(K_FILE, FILE_PATH + 12);
         b[104..108].copy_from_slice(&11u32.to_ne_bytes());
-        b[116..127].copy_from_slice(b"/etc/passwd");
+        b[112..116].copy_from_slice(&(-13i32).to_ne_bytes());
+        b[120..128].copy_from_slice(&3u64.to_ne_bytes());
+        b[FILE_PATH..FILE_PATH + 11].copy_from_slice(b"/etc/passwd");
         let Body::File(f) = decode(&b).unwrap().body else {
             panic!("not file")
         };
         assert_eq!(f.path, b"/etc/passwd");
         assert!(f.path2.is_empty());
+        assert_eq!(f.result, -13);
+        assert_eq!(f.agg_total, 3);
     }
 
     #[test]
@@ -388,7 +405,7 @@ mod tests {
 
         #[test]
         fn lengths_beyond_buffers_are_clamped(len in any::<u32>()) {
-            let mut b = header(K_FILE, 632);
+            let mut b = header(K_FILE, FILE_PATH2 + FPATH);
             b[104..108].copy_from_slice(&len.to_ne_bytes());
             let rec = decode(&b).unwrap();
             let Body::File(f) = rec.body else { panic!("not file") };

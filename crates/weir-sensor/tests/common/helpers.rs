@@ -123,6 +123,40 @@ pub fn run(action: &str, args: &[String]) {
                 libc::close(dir);
                 result(fd);
             }
+            "open-loop" => {
+                // open(path, O_WRONLY | O_CREAT) and close, args[1] times.
+                let p = cstr(&args[0]);
+                let n: usize = args[1].parse().unwrap();
+                for _ in 0..n {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o644);
+                    assert!(fd >= 0);
+                    libc::close(fd);
+                }
+                result(n);
+            }
+            "open-flags" => {
+                // One open with the given octal flags; prints the return and errno.
+                let flags = i32::from_str_radix(&args[1], 8).unwrap();
+                let fd = libc::open(cstr(&args[0]).as_ptr(), flags, 0o600);
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                result(format!("{fd} {errno}"));
+            }
+            "unlink" => {
+                let r = libc::unlink(cstr(&args[0]).as_ptr());
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                result(format!("{r} {errno}"));
+            }
+            "create-in" => {
+                // chdir to args[0], then create the relative name args[1].
+                assert_eq!(libc::chdir(cstr(&args[0]).as_ptr()), 0);
+                let fd = libc::open(cstr(&args[1]).as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o644);
+                assert!(fd >= 0, "create {}: {}", args[1], std::io::Error::last_os_error());
+                libc::close(fd);
+                result(fd);
+            }
             other => panic!("unknown helper action {other}"),
         }
     }
