@@ -186,6 +186,8 @@ impl AlertStore {
             source,
         };
         let conn = Connection::open(path).map_err(open_err)?;
+        // The detection worker, the API and the CLI write concurrently.
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(crate::suppress::SCHEMA).map_err(open_err)?;
         conn.execute_batch(crate::actions::SCHEMA).map_err(open_err)?;
@@ -483,14 +485,21 @@ impl AlertStore {
             .conn
             .prepare("SELECT rule_id, mode, state, COUNT(*) FROM alerts GROUP BY rule_id, mode, state")?;
         let alerts = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+            })?
             .collect::<Result<_, _>>()?;
         let mut stmt = self.conn.prepare(
             "SELECT action, status, COUNT(*), COALESCE(SUM(host_latency_us), 0) FROM actions GROUP BY action, status",
         )?;
         let actions = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         Ok((alerts, actions))

@@ -49,6 +49,10 @@ impl RiskMetrics {
         })
     }
 
+    pub fn config(&self) -> &RiskConfig {
+        &self.cfg
+    }
+
     pub fn store(&self) -> &RiskStore {
         &self.store
     }

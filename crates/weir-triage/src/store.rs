@@ -201,6 +201,11 @@ pub struct Triage {
 
 impl Triage {
     /// Opens (or creates, readable by its owner only) the triage database.
+    /// Where confirm links point (known only once the HTTP listener is bound).
+    pub fn set_public_base_url(&mut self, url: &str) {
+        self.config.public_base_url = url.to_string();
+    }
+
     pub fn open(path: &Path, config: TriageConfig) -> Result<Triage, TriageError> {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()

@@ -301,3 +301,37 @@ async fn proof(State(api): State<Api>, Path(leaf): Path<u64>) -> Response {
         Err(e) => error(StatusCode::NOT_FOUND, e),
     }
 }
+
+/// `GET /api/alerts/{id}/triage` (the alert's triage timeline) and
+/// `GET /api/triage/recent` (latest requests with their state).
+pub fn triage_routes(triage: Arc<std::sync::Mutex<weir_triage::Triage>>) -> Router {
+    Router::new()
+        .route("/api/alerts/{id}/triage", get(triage_timeline))
+        .route("/api/triage/recent", get(triage_recent))
+        .with_state(triage)
+}
+
+async fn triage_timeline(
+    State(triage): State<Arc<std::sync::Mutex<weir_triage::Triage>>>,
+    Path(id): Path<i64>,
+) -> Response {
+    let result = tokio::task::spawn_blocking(move || {
+        let t = triage.lock().unwrap();
+        Ok::<_, weir_triage::TriageError>((t.state(id).ok(), t.timeline(id)?))
+    })
+    .await;
+    match result {
+        Ok(Ok((state, timeline))) => Json(json!({ "state": state, "timeline": timeline })).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn triage_recent(State(triage): State<Arc<std::sync::Mutex<weir_triage::Triage>>>) -> Response {
+    let result = tokio::task::spawn_blocking(move || triage.lock().unwrap().recent(200)).await;
+    match result {
+        Ok(Ok(list)) => Json(json!({ "requests": list })).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}

@@ -1,12 +1,15 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> exit code`.
 
 pub mod alerts;
+pub mod alert_flow;
 pub mod alerts_api;
+pub mod collector;
 pub mod detection;
 pub mod local_sensor;
 pub mod metrics;
 pub mod query;
 pub mod response;
+pub mod risk_flow;
 pub mod rules;
 pub mod sensor;
 pub mod server;

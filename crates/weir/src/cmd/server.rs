@@ -20,15 +20,8 @@ pub struct Args {
     /// HTTP API listener (admin token required).
     #[arg(long, default_value = "127.0.0.1:7480")]
     http: SocketAddr,
-    /// Rule files or directories [default: ./rules when it exists].
-    #[arg(long = "rules")]
-    rules: Vec<PathBuf>,
-    /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
-    #[arg(long = "exceptions")]
-    exceptions: Vec<PathBuf>,
-    /// Response guardrails (dry-run, protected processes, budgets, commands) [default: ./response.yaml when it exists].
-    #[arg(long)]
-    response: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: super::collector::PipelineArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -39,9 +32,6 @@ enum Sub {
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let data = super::data_dir(args.data);
-    let rules = super::detection::paths_or_default(args.rules, "rules");
-    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
-    let response = super::detection::response_path(args.response);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,18 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 Ok(0)
             }
             None => {
-                let mut config = weir_server::ServerConfig::new(&data);
-                config.grpc_addr = args.grpc;
-                config.http_addr = args.http;
-                super::create_private_dir(&data)?;
-                let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
-                config.sink = Some(detection.clone());
-                config.http_routes = Some(super::detection::routes(&data, &detection));
-                config.metrics_extra = Some(super::detection::metrics_source(&data, &detection));
-                let handle = weir_server::Server::start(config)
-                    .await
-                    .with_context(|| format!("starting the collector on {}", data.display()))?;
-                let pusher = detection.attach(&handle);
+                let collector = super::collector::start(&data, args.http, args.grpc, args.pipeline).await?;
+                let handle = &collector.server;
                 let ca_path = data.join("tls").join("ca.pem");
                 eprintln!("weir collector running");
                 eprintln!("  sensors:   {} (CA: {})", handle.grpc_url(), ca_path.display());
@@ -84,8 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     _ = term.recv() => {}
                 }
                 eprintln!("stopping...");
-                pusher.abort();
-                handle.shutdown().await;
+                collector.shutdown().await;
                 Ok(0)
             }
         }

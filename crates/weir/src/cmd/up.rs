@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use anyhow::Context;
 
 use super::data_dir;
 
@@ -24,15 +23,8 @@ pub struct Args {
     /// gRPC address sensors connect to (TLS).
     #[arg(long, default_value = "127.0.0.1:7443")]
     grpc: SocketAddr,
-    /// Rule files or directories [default: ./rules when it exists].
-    #[arg(long = "rules")]
-    rules: Vec<PathBuf>,
-    /// Exception files or directories (known-good activity per rule) [default: ./exceptions when it exists].
-    #[arg(long = "exceptions")]
-    exceptions: Vec<PathBuf>,
-    /// Response guardrails (dry-run, protected processes, budgets, commands) [default: ./response.yaml when it exists].
-    #[arg(long)]
-    response: Option<PathBuf>,
+    #[command(flatten)]
+    pipeline: super::collector::PipelineArgs,
     /// Do not start a sensor on this host (collector only).
     #[arg(long)]
     no_sensor: bool,
@@ -45,26 +37,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 async fn up(args: Args) -> anyhow::Result<i32> {
     let data = data_dir(args.data);
-    let rules = super::detection::paths_or_default(args.rules, "rules");
-    let exceptions = super::detection::paths_or_default(args.exceptions, "exceptions");
-    let (http, grpc, with_sensor) = (args.http, args.grpc, !args.no_sensor);
-    super::create_private_dir(&data)?;
-    let mut config = weir_server::ServerConfig::new(&data);
-    config.http_addr = http;
-    config.grpc_addr = grpc;
-    let response = super::detection::response_path(args.response);
-    let detection = super::detection::start(&data, &rules, &exceptions, response.as_deref())?;
-    config.sink = Some(detection.clone());
-    config.http_routes = Some(super::detection::routes(&data, &detection));
-    config.metrics_extra = Some(super::detection::metrics_source(&data, &detection));
-    let server = weir_server::Server::start(config)
-        .await
-        .context("starting the collector")?;
-    let pusher = detection.attach(&server);
+    let with_sensor = !args.no_sensor;
+    let collector = super::collector::start(&data, args.http, args.grpc, args.pipeline).await?;
+    let server = &collector.server;
+    let detection = collector.detection.clone();
+    let rules = collector.rules.clone();
 
     let mut local = None;
     if with_sensor {
-        local = Some(super::local_sensor::start_for(&server, &data.join("sensor")).await?);
+        local = Some(super::local_sensor::start_for(server, &data.join("sensor")).await?);
     }
 
     let token_path = server.admin_token_path().display().to_string();
@@ -113,8 +94,7 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     if let Some(local) = local {
         local.stop().await;
     }
-    pusher.abort();
-    server.shutdown().await;
+    collector.shutdown().await;
     eprintln!("stopped.");
     Ok(0)
 }

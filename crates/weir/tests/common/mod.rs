@@ -85,7 +85,6 @@ pub fn query(data: &std::path::Path, needle: &str) -> Vec<Value> {
         .collect()
 }
 
-
 /// A plain HTTP/1.1 GET on loopback: (status code, body).
 pub fn http_get(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
@@ -109,7 +108,6 @@ pub fn http_get(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
-
 /// A plain HTTP/1.1 request with a JSON body: (status code, body).
 pub fn http_send(base: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -124,13 +122,20 @@ pub fn http_send(base: &str, method: &str, path: &str, token: &str, body: &str) 
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// Runs `weir verify` on a data directory; panics with its report on failure.
 pub fn verify(data: &std::path::Path) {
-    let out = Command::new(WEIR).args(["verify", "--data"]).arg(data).output().unwrap();
+    let out = Command::new(WEIR)
+        .args(["verify", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "weir verify failed:\n{}{}",
