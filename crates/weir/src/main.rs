@@ -29,6 +29,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// The people directory and their second factor (TOTP enrollment).
     Users(cmd::users::Args),
+    /// Console users, roles, API tokens and the audit log.
+    Accounts(cmd::accounts::Args),
     /// Import OSV advisories into the collector's vulnerability database; show what it holds.
     Vulndb(cmd::vulndb::Args),
     /// Fleet risk metrics (oldest exposed vulnerability, reverse uptime), or one host's full chains.
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Verify(args) => cmd::verify::run(args)?,
         Command::Alerts(args) => cmd::alerts::run(args)?,
         Command::Users(args) => cmd::users::run(args)?,
+        Command::Accounts(args) => cmd::accounts::run(args)?,
         Command::Vulndb(args) => cmd::vulndb::run(args)?,
         Command::Metrics(args) => cmd::metrics::run(args)?,
     };

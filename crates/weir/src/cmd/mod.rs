@@ -1,5 +1,6 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> exit code`.
 
+pub mod accounts;
 pub mod alerts;
 pub mod alert_flow;
 pub mod alerts_api;
