@@ -106,6 +106,10 @@ pub struct RuleStats {
     /// Response actions sent (or refused) for this rule; in shadow mode,
     /// the actions it would have taken.
     pub actions: u64,
+    /// Alerts whose actor was asked to confirm, and how many confirmed with
+    /// a second factor (the actor confirmation rate is confirmed / asked).
+    pub asked: u64,
+    pub confirmed: u64,
 }
 
 /// Filters for [`AlertStore::list`].
@@ -348,11 +352,27 @@ impl AlertStore {
              FROM alerts GROUP BY rule_id, mode ORDER BY SUM(count) DESC",
         )?;
         let actions = crate::actions::per_rule(&self.conn)?;
+        let mut triage = self.conn.prepare(
+            "SELECT a.rule_id, a.mode, COUNT(DISTINCT CASE WHEN t.state = 'pending_confirmation' THEN a.id END),
+             COUNT(DISTINCT CASE WHEN t.state = 'confirmed' THEN a.id END)
+             FROM alerts a JOIN transitions t ON t.alert_id = a.id GROUP BY a.rule_id, a.mode",
+        )?;
+        let triage: std::collections::HashMap<(String, String), (u64, u64)> = triage
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    (r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? as u64),
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
         let rows = stmt.query_map([], |row| {
             let mode: String = row.get(2)?;
             let rule_id: String = row.get(0)?;
             let (taken, would_be) = actions.get(&rule_id).copied().unwrap_or_default();
+            let (asked, confirmed) = triage.get(&(rule_id.clone(), mode.clone())).copied().unwrap_or_default();
             Ok(RuleStats {
+                asked,
+                confirmed,
                 actions: if mode == "shadow" { would_be } else { taken },
                 rule_id,
                 rule_title: row.get(1)?,

@@ -219,3 +219,43 @@ fn shadow_rules_record_would_be_actions_in_their_statistics() {
     let shadow = stats.iter().find(|s| s.mode == weir_detect::Mode::Shadow).unwrap();
     assert_eq!(shadow.actions, 2);
 }
+
+#[test]
+fn triage_transitions_give_the_actor_confirmation_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+    let m = |seq: u64, group: &str| weir_detect::RuleMatch {
+        rule_id: "r-confirm".into(),
+        rule_title: "Dropped a table".into(),
+        level: "high".into(),
+        mode: weir_detect::Mode::Alert,
+        host_id: "db-1".into(),
+        group_key: group.into(),
+        actor: "alice".into(),
+        summary: "psql -c 'drop table x'".into(),
+        event_seq: seq,
+        evidence_leaf: 1,
+        time_unix_ns: seq,
+    };
+    let ids: Vec<i64> = store
+        .record(&[m(1, "a"), m(2, "b"), m(3, "c")], 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| match r {
+            weir_detect::Recorded::Opened(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for id in &ids {
+        store.transition(*id, "pending_confirmation", "triage", "asked alice", 10).unwrap();
+    }
+    store.transition(ids[0], "confirmed", "triage", "yes with a code", 11).unwrap();
+    store.transition(ids[1], "escalated", "triage", "denied", 11).unwrap();
+    // A resolved alert takes no more triage transitions.
+    store.resolve(ids[2], "benign", "bob", "", 12).unwrap();
+    assert!(store.transition(ids[2], "confirmed", "triage", "", 13).is_err());
+    let stats = store.rule_stats().unwrap();
+    assert_eq!((stats[0].asked, stats[0].confirmed), (3, 1));
+    let states: Vec<String> = store.list(&AlertQuery::default()).unwrap().into_iter().map(|a| a.state).collect();
+    assert!(states.contains(&"confirmed".to_string()) && states.contains(&"escalated".to_string()), "{states:?}");
+}

@@ -229,8 +229,8 @@ fn stats(data: PathBuf, json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<7} {:>7} {:>8} {:>6} {:>6} {:>9}  RULE",
-        "MODE", "ALERTS", "MATCHES", "HOSTS", "USERS", "FP RATE"
+        "{:<7} {:>7} {:>8} {:>6} {:>6} {:>9} {:>7} {:>9}  RULE",
+        "MODE", "ALERTS", "MATCHES", "HOSTS", "USERS", "FP RATE", "ACTIONS", "CONFIRMED"
     );
     for s in &stats {
         let mode = match s.mode {
@@ -246,9 +246,14 @@ fn stats(data: PathBuf, json: bool) -> anyhow::Result<i32> {
                 100.0 * s.false_positives as f64 / resolved as f64
             )
         };
+        let confirmed = if s.asked == 0 {
+            "-".to_string()
+        } else {
+            format!("{}/{}", s.confirmed, s.asked)
+        };
         println!(
-            "{mode:<7} {:>7} {:>8} {:>6} {:>6} {fp_rate:>9}  {} ({})",
-            s.alerts, s.matches, s.hosts, s.actors, s.rule_title, s.rule_id
+            "{mode:<7} {:>7} {:>8} {:>6} {:>6} {fp_rate:>9} {:>7} {confirmed:>9}  {} ({})",
+            s.alerts, s.matches, s.hosts, s.actors, s.actions, s.rule_title, s.rule_id
         );
     }
     Ok(0)
