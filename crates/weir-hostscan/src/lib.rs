@@ -16,6 +16,7 @@ pub mod elf;
 pub mod error;
 pub mod exposure;
 pub mod host_age;
+pub mod interfaces;
 pub mod maps;
 pub mod node_modules;
 pub mod package_table;

@@ -50,12 +50,19 @@ fn scan_with_budget(config: &ScanConfig, mut budget: Budget) -> Inventory {
             config.root.display()
         ));
     }
+    let mut address_errors = Vec::new();
+    let addresses = crate::interfaces::addresses(&mut address_errors);
     Inventory {
+        addresses,
         packages: table.into_packages(),
         listeners,
         age,
         scan_duration_us: started.elapsed().as_micros() as u64,
         reason: String::new(),
-        errors: budget.into_errors(),
+        errors: {
+            let mut errors = budget.into_errors();
+            errors.extend(address_errors);
+            errors
+        },
     }
 }

@@ -5,7 +5,9 @@
 //! ```yaml
 //! public_cidrs: []                 # Internet-facing even inside a private range (e.g. 1:1 NAT)
 //! private_cidrs: []                # never Internet-facing, added to RFC 1918, ULA, CGNAT, link-local...
-//! any_address_is_public: true      # listeners on 0.0.0.0 / :: (the inventory has no interface addresses)
+//! any_address_is_public: true      # listeners on 0.0.0.0 / :: when the host sent no interface addresses
+//! public_interfaces: []            # an any-address listener on a host with one of these is public
+//!                                  # (otherwise: public when some interface address is public)
 //! hosts:                           # per host id or name
 //!   db-1: { any_address_is_public: false }
 //! slo_days: { oldest_exposed_vuln: 30, reverse_uptime: 90 }
@@ -39,6 +41,8 @@ struct RawConfig {
     #[serde(default)]
     private_cidrs: Vec<String>,
     any_address_is_public: Option<bool>,
+    #[serde(default)]
+    public_interfaces: Vec<String>,
     #[serde(default)]
     hosts: BTreeMap<String, RawHost>,
     #[serde(default)]
@@ -100,6 +104,9 @@ pub struct RiskConfig {
     pub any_address_is_public: bool,
     /// Per host id or host name overrides of `any_address_is_public`.
     pub host_any_address_is_public: BTreeMap<String, bool>,
+    /// Interfaces (by name) that face the Internet: an any-address listener
+    /// on a host that has one counts as public.
+    pub public_interfaces: Vec<String>,
     pub slo_oldest_exposed_vuln_days: u32,
     pub slo_reverse_uptime_days: u32,
     pub thresholds: Thresholds,
@@ -119,6 +126,7 @@ impl Default for RiskConfig {
             non_public_cidrs: default_non_public(),
             any_address_is_public: true,
             host_any_address_is_public: BTreeMap::new(),
+            public_interfaces: Vec::new(),
             slo_oldest_exposed_vuln_days: 30,
             slo_reverse_uptime_days: 90,
             thresholds: Thresholds {
@@ -200,6 +208,7 @@ impl RiskConfig {
         if let Some(v) = raw.any_address_is_public {
             cfg.any_address_is_public = v;
         }
+        cfg.public_interfaces = raw.public_interfaces;
         for (host, h) in raw.hosts {
             if let Some(v) = h.any_address_is_public {
                 cfg.host_any_address_is_public.insert(host, v);
@@ -293,10 +302,42 @@ impl RiskConfig {
 
     /// Whether a listener with this reach counts as exposed on this host.
     pub fn is_exposed(&self, reach: Reach, host_id: &str, host_name: &str) -> bool {
+        self.is_exposed_on(reach, host_id, host_name, &[])
+    }
+
+    /// [`Self::is_exposed`] knowing the host's interface addresses
+    /// ("<ifname> <ip>/<prefix>", from its inventory). An any-address
+    /// listener follows, in order: a per-host override; a public interface
+    /// named in the config; whether any interface address is public (when
+    /// the host sent its addresses); else `any_address_is_public`.
+    pub fn is_exposed_on(&self, reach: Reach, host_id: &str, host_name: &str, addresses: &[String]) -> bool {
         match reach {
             Reach::Public | Reach::Unknown => true,
-            Reach::AnyAddress => self.any_address_public_for(host_id, host_name),
             Reach::Private | Reach::Loopback => false,
+            Reach::AnyAddress => {
+                if let Some(v) = self
+                    .host_any_address_is_public
+                    .get(host_id)
+                    .or_else(|| self.host_any_address_is_public.get(host_name))
+                {
+                    return *v;
+                }
+                let parsed: Vec<(&str, &str)> = addresses
+                    .iter()
+                    .filter_map(|a| a.split_once(' '))
+                    .map(|(ifname, cidr)| (ifname, cidr.split('/').next().unwrap_or(cidr)))
+                    .collect();
+                if parsed
+                    .iter()
+                    .any(|(ifname, _)| self.public_interfaces.iter().any(|p| p == ifname))
+                {
+                    return true;
+                }
+                if parsed.is_empty() {
+                    return self.any_address_is_public;
+                }
+                parsed.iter().any(|(_, ip)| self.reach(ip) == Reach::Public)
+            }
         }
     }
 }
@@ -333,6 +374,27 @@ mod tests {
         assert_eq!(c.reach("198.51.7.7"), Reach::Private);
         assert!(c.is_exposed(Reach::AnyAddress, "id-1", "web-1"));
         assert!(!c.is_exposed(Reach::AnyAddress, "id-2", "db-1"));
+    }
+
+    #[test]
+    fn any_address_follows_the_hosts_interface_addresses() {
+        let c = RiskConfig::default();
+        let private = vec!["lo 127.0.0.1/8".to_string(), "eth0 10.0.3.7/24".to_string()];
+        let public = vec!["lo 127.0.0.1/8".to_string(), "eth0 203.0.114.9/24".to_string()];
+        assert!(!c.is_exposed_on(Reach::AnyAddress, "h", "h", &private));
+        assert!(c.is_exposed_on(Reach::AnyAddress, "h", "h", &public));
+        // No addresses sent: the global default.
+        assert!(c.is_exposed_on(Reach::AnyAddress, "h", "h", &[]));
+        // A named public interface (1:1 NAT on a private address) and a host override.
+        let c = parse(
+            "public_interfaces: [eth0]
+hosts:
+  db-1: {any_address_is_public: false}
+",
+        )
+        .unwrap();
+        assert!(c.is_exposed_on(Reach::AnyAddress, "h", "h", &private));
+        assert!(!c.is_exposed_on(Reach::AnyAddress, "x", "db-1", &public));
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub fn exposure(
         if *reach == Reach::Loopback {
             continue;
         }
-        let exposed = cfg.is_exposed(*reach, host_id, host_name);
+        let exposed = cfg.is_exposed_on(*reach, host_id, host_name, &inv.addresses);
         let mut seen_packages = std::collections::HashSet::new();
         for (fi, loaded) in l.loaded.iter().enumerate() {
             let idx = loaded.package_index;

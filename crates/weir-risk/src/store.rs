@@ -285,6 +285,22 @@ impl RiskStore {
         }
     }
 
+    /// The interface addresses ("<ifname> <ip>/<prefix>") of a host's latest
+    /// inventory; empty when none has arrived.
+    pub fn host_addresses(&self, host_id: &str) -> Result<Vec<String>, RiskError> {
+        let blob: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT inventory FROM hosts WHERE host_id = ?1", [host_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .db(&self.path)?;
+        let Some(Some(blob)) = blob else { return Ok(Vec::new()) };
+        Ok(Inventory::decode(blob.as_slice())
+            .map(|inv| inv.addresses)
+            .unwrap_or_default())
+    }
+
     /// The full risk of one host from its latest inventory, at `now_unix_ns`. `None` when the host is known
     /// but no inventory has arrived yet.
     pub fn host_risk(

@@ -22,7 +22,11 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn listen(bind: &str, port: u16) -> Killed {
@@ -34,7 +38,10 @@ fn listen(bind: &str, port: u16) -> Killed {
         .expect("python3");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "python3 did not listen on {port}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "python3 did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     Killed(child)
@@ -74,7 +81,11 @@ fn a_listener_mapping_a_vulnerable_library_is_a_chain_with_its_age() {
         .find(|l| l.path.contains("/libc.so") && l.package_index != weir_hostscan::NO_PACKAGE)
         .unwrap_or_else(|| panic!("libc not mapped to a package: {:#?}", listener.loaded));
     let package = &inventory.packages[libc.package_index as usize];
-    let source = if package.source_name.is_empty() { &package.name } else { &package.source_name };
+    let source = if package.source_name.is_empty() {
+        &package.name
+    } else {
+        &package.source_name
+    };
     let source_version = if package.source_version.is_empty() {
         &package.version
     } else {
@@ -103,14 +114,33 @@ fn a_listener_mapping_a_vulnerable_library_is_a_chain_with_its_age() {
         .unwrap()
         .write_all(record.to_string().as_bytes())
         .unwrap();
-    let import = Command::new(WEIR).args(["vulndb", "import"]).arg(&osv).arg("--data").arg(&data).output().unwrap();
+    let import = Command::new(WEIR)
+        .args(["vulndb", "import"])
+        .arg(&osv)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
 
+    // This machine's addresses may all be private: say this host faces the
+    // Internet, as an operator would in DATA/risk.yaml.
+    assert!(
+        !inventory.addresses.is_empty(),
+        "no interface addresses in the inventory"
+    );
+    let risk_yaml = data.join("risk.yaml");
+    std::fs::write(
+        &risk_yaml,
+        format!("hosts:\n  {host_id}: {{any_address_is_public: true}}\n"),
+    )
+    .unwrap();
+    let cfg = weir_risk::RiskConfig::load(&risk_yaml).unwrap();
     // Stored the way the collector stores a host's inventory.
     let now = now_ns();
     let store = weir_risk::RiskStore::open_in(&data).unwrap();
     store
-        .ingest(host_id, "exposure-test", now, &inventory, now, &weir_risk::RiskConfig::default())
+        .ingest(host_id, "exposure-test", now, &inventory, now, &cfg)
         .unwrap();
     drop(store);
 
@@ -121,7 +151,11 @@ fn a_listener_mapping_a_vulnerable_library_is_a_chain_with_its_age() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let host: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let host = if host.get("host").is_some() { &host["host"] } else { &host };
+    let host = if host.get("host").is_some() {
+        &host["host"]
+    } else {
+        &host
+    };
     let chains = host["exposure"]["chains"].as_array().unwrap();
     let chain = chains
         .iter()
@@ -133,11 +167,17 @@ fn a_listener_mapping_a_vulnerable_library_is_a_chain_with_its_age() {
     assert_eq!(chain["version"], source_version.as_str());
     // The library is one the listener maps that belongs to that source package.
     let library = chain["library"].as_str().unwrap();
-    assert!(loaded.iter().any(|l| l == library), "{library} is not mapped by the listener");
+    assert!(
+        loaded.iter().any(|l| l == library),
+        "{library} is not mapped by the listener"
+    );
     assert!(chain["executable"].as_str().unwrap().contains("python3"), "{chain}");
     let expected_days = (now / 1_000_000_000 - 1_577_923_200) / 86_400; // since 2020-01-02
     let age = chain["age_days"].as_i64().unwrap();
-    assert!((age - expected_days as i64).abs() <= 1, "age {age}, expected {expected_days}");
+    assert!(
+        (age - expected_days as i64).abs() <= 1,
+        "age {age}, expected {expected_days}"
+    );
     assert!(host["oldest_exposed_vuln_days"].as_i64().unwrap() >= age);
     assert!(
         !chains.iter().any(|c| c["port"] == local_port as u64),

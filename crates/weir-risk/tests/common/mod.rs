@@ -85,6 +85,7 @@ pub fn inventory(packages: Vec<Package>, listeners: Vec<Listener>, age: HostAge)
         scan_duration_us: 1000,
         reason: "periodic".into(),
         errors: vec![],
+        addresses: vec![],
     }
 }
 

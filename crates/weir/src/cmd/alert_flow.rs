@@ -70,7 +70,10 @@ impl AlertFlow {
         };
         let wants_triage = rules.iter().any(|r| r.confirm.as_deref() == Some("actor"));
         let triage = if wants_triage || directory.is_some() {
-            Some(Arc::new(Mutex::new(weir_triage::layout::open_in(data, "http://127.0.0.1")?)))
+            Some(Arc::new(Mutex::new(weir_triage::layout::open_in(
+                data,
+                "http://127.0.0.1",
+            )?)))
         } else {
             None
         };
@@ -111,7 +114,11 @@ impl AlertFlow {
             };
             if queue.try_send(opened).is_err() {
                 let n = shared.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                tracing::error!(alert = alert_id, dropped = n, "alert flow queue full: notification dropped");
+                tracing::error!(
+                    alert = alert_id,
+                    dropped = n,
+                    "alert flow queue full: notification dropped"
+                );
             }
         })
     }
@@ -180,6 +187,19 @@ fn now_ns() -> u64 {
 }
 
 impl Shared {
+    /// The flagged host's own addresses (from its latest inventory), so an
+    /// answer coming from the host itself is flagged.
+    fn host_addresses(&self, host_id: &str) -> Vec<std::net::IpAddr> {
+        let data = self.alerts.parent().unwrap_or(Path::new("."));
+        let addresses = weir_risk::RiskStore::open_in(data).and_then(|s| s.host_addresses(host_id));
+        addresses
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a.split_once(' '))
+            .filter_map(|(_, cidr)| cidr.split('/').next()?.parse().ok())
+            .collect()
+    }
+
     fn link(&self, alert_id: i64) -> Option<String> {
         let base = self.console.lock().unwrap().clone();
         (!base.is_empty()).then(|| format!("{base}/alerts/{alert_id}"))
@@ -203,7 +223,8 @@ impl Shared {
     }
 
     fn transition(&self, alert_id: i64, state: &str, note: &str) {
-        let result = AlertStore::open(&self.alerts).and_then(|mut s| s.transition(alert_id, state, "triage", note, now_ns()));
+        let result =
+            AlertStore::open(&self.alerts).and_then(|mut s| s.transition(alert_id, state, "triage", note, now_ns()));
         if let Err(e) = result {
             tracing::warn!(alert = alert_id, "recording {state}: {e}");
         }
@@ -219,7 +240,13 @@ impl Shared {
             o.alert_id,
             &o.m,
         );
-        for key in ["process.command_line", "process.entity_id", "process.parent.command_line", "file.path", "destination.ip"] {
+        for key in [
+            "process.command_line",
+            "process.entity_id",
+            "process.parent.command_line",
+            "file.path",
+            "destination.ip",
+        ] {
             if let Some(v) = o.ecs.get(key) {
                 n.details.insert(key.to_string(), v.clone());
             }
@@ -239,8 +266,13 @@ impl Shared {
             rule_title: o.m.rule_title.clone(),
             severity: o.m.level.clone(),
             host_id: o.m.host_id.clone(),
-            host_name: o.ecs.get("host.name").and_then(Value::as_str).unwrap_or_default().to_string(),
-            host_addresses: Vec::new(),
+            host_name: o
+                .ecs
+                .get("host.name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            host_addresses: self.host_addresses(&o.m.host_id),
             summary: o.m.summary.clone(),
             person_id: person.map(|p| p.id.clone()).unwrap_or_default(),
         };
@@ -280,7 +312,11 @@ impl Shared {
 
 impl TriageHooks for Shared {
     fn escalate(&self, e: &Escalation) {
-        self.transition(e.alert_id, "escalated", &format!("{} ({})", e.reason.as_str(), e.person_id));
+        self.transition(
+            e.alert_id,
+            "escalated",
+            &format!("{} ({})", e.reason.as_str(), e.person_id),
+        );
         let mut n = Notification::new(
             Kind::Escalation,
             Severity::from_level(&e.severity),
@@ -299,12 +335,20 @@ impl TriageHooks for Shared {
             Some(notifier) => {
                 notifier.send(&n);
             }
-            None => tracing::error!(alert = e.alert_id, "ESCALATION with no outputs configured: {}", n.summary),
+            None => tracing::error!(
+                alert = e.alert_id,
+                "ESCALATION with no outputs configured: {}",
+                n.summary
+            ),
         }
     }
 
     fn confirmed(&self, c: &weir_triage::Confirmation) {
-        self.transition(c.alert_id, "confirmed", &format!("confirmed by {} with a second factor", c.person_id));
+        self.transition(
+            c.alert_id,
+            "confirmed",
+            &format!("confirmed by {} with a second factor", c.person_id),
+        );
         let Some(grant) = &c.suppression else { return };
         let logins = self
             .directory
