@@ -1047,19 +1047,71 @@ static __always_inline int open_common(struct trace_event_raw_sys_enter *ctx, s3
 	return one_path(ctx, open_op(flags), dfd, upath, (u32)flags, mode, 0, 0);
 }
 
-// The file open on descriptor `fd` of the current task, or NULL.
+// The file open on descriptor `fd` of the current task, or NULL. Typed
+// (BTF) loads down to the descriptor array: no helper call until the slot.
 static __always_inline struct file *file_of_fd(long fd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || fd < 0 || (u64)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd < 0 || (u64)fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0)
 		return NULL;
 	return f;
 }
+
+// Walk from an opened file up to the root, keeping only the entry just
+// below the root (the path's top directory): one read per level, so an
+// opened file far from any watched prefix is dismissed cheaply.
+struct topwalk {
+	struct dentry *d;
+	struct dentry *top;
+	struct dentry *mroot;
+	struct vfsmount *vm;
+	struct mount *m;
+	u32 done;
+};
+
+static long top_step(u64 i, struct topwalk *w)
+{
+	struct dentry *d = w->d;
+	if (d == w->mroot) {
+		if (cross_mount(&w->m, &w->vm, &w->d)) {
+			w->done = 1;
+			return 1;
+		}
+		struct vfsmount *vm = w->vm;
+		w->mroot = BPF_CORE_READ(vm, mnt_root);
+		return 0;
+	}
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d) {
+		w->done = 1;
+		return 1;
+	}
+	w->top = d;
+	w->d = parent;
+	return 0;
+}
+
+// Directories (by dentry) whose top directory misses the prefix filter,
+// with when that verdict expires: repeated writes into one directory skip
+// the walk. A directory moved under a watched prefix keeps its verdict for
+// at most DIR_VERDICT_JIFFIES (64 jiffies: 64 ms at HZ=1000, 256 ms at
+// HZ=250; the move itself is a watched rename).
+#define DIR_VERDICT_JIFFIES 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, u64);
+} dir_unwatched SEC(".maps");
 
 // Exit of a successful open whose name was not watched: the name may have
 // gone through a symlink (or a bind mount) to a watched file. Rebuilds the
@@ -1072,12 +1124,44 @@ static __noinline int opened_watched(long fd, u64 flags, u32 mode, s32 dfd)
 	struct file *f = file_of_fd(fd);
 	if (!pb || !f)
 		return 0;
-	struct nwalk w = {};
-	w.d = BPF_CORE_READ(f, f_path.dentry);
-	w.vm = BPF_CORE_READ(f, f_path.mnt);
-	if (!w.d || !w.vm)
+	struct path fp = {};
+	if (bpf_probe_read_kernel(&fp, sizeof(fp), &f->f_path) < 0 || !fp.dentry || !fp.mnt)
 		return 0;
-	w.m = container_of(w.vm, struct mount, mnt);
+	u64 dir = (u64)BPF_CORE_READ(fp.dentry, d_parent);
+	u64 now = bpf_jiffies64();
+	u64 *until = bpf_map_lookup_elem(&dir_unwatched, &dir);
+	if (until && now < *until)
+		return 0;
+	// First two bytes of the top directory's name, before copying anything.
+	struct topwalk t = {
+		.d = fp.dentry,
+		.top = NULL,
+		.mroot = BPF_CORE_READ(fp.mnt, mnt_root),
+		.vm = fp.mnt,
+		.m = container_of(fp.mnt, struct mount, mnt),
+		.done = 0,
+	};
+	bpf_loop(PATH_DEPTH * 4, top_step, &t, 0);
+	if (!t.done || !t.top) {
+		if (!t.done)
+			file_count(FS_UNRESOLVED);
+		return 0;
+	}
+	u8 two[2] = {};
+	struct dentry *top = t.top;
+	bpf_probe_read_kernel(two, sizeof(two), BPF_CORE_READ(top, d_name.name));
+	u8 b2 = two[1] ? two[1] : (t.top != fp.dentry ? '/' : 0);
+	if (!first2_bits(two[0], b2)) {
+		if (t.top != fp.dentry) {
+			u64 exp = now + DIR_VERDICT_JIFFIES;
+			bpf_map_update_elem(&dir_unwatched, &dir, &exp, BPF_ANY);
+		}
+		return 0;
+	}
+	struct nwalk w = {};
+	w.d = fp.dentry;
+	w.vm = fp.mnt;
+	w.m = container_of(fp.mnt, struct mount, mnt);
 	w.pb = pb;
 	bpf_loop(PATH_DEPTH * 2, nwalk_step, &w, 0);
 	if (!w.done || w.n == 0) {
@@ -1085,12 +1169,6 @@ static __noinline int opened_watched(long fd, u64 flags, u32 mode, s32 dfd)
 			file_count(FS_UNRESOLVED);
 		return 0;
 	}
-	// First two bytes of the top directory's name, before copying anything.
-	u8 two[2] = {};
-	bpf_probe_read_kernel(two, sizeof(two), (const void *)pb->names[(w.n - 1) & 31]);
-	u8 b2 = two[1] ? two[1] : (w.n > 1 ? '/' : 0);
-	if (!first2_bits(two[0], b2))
-		return 0;
 	struct jctx j = {.pb = pb, .n = w.n, .off = 0, .bad = 0};
 	bpf_loop(PATH_DEPTH, join_step, &j, 0);
 	if (j.bad || j.off >= FPATH) {
@@ -1136,27 +1214,27 @@ static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx, int w
 	u32 mode = 0;
 	s32 dfd = AT_FDCWD_;
 	if (which == OPEN_OPENAT) {
-		flags = BPF_CORE_READ(regs, dx);
+		flags = regs->dx;
 		if (!write_intent(flags))
 			return 0;
-		dfd = (s32)BPF_CORE_READ(regs, di);
-		mode = (u32)BPF_CORE_READ(regs, r10);
+		dfd = (s32)regs->di;
+		mode = (u32)regs->r10;
 	} else if (which == OPEN_OPEN) {
-		flags = BPF_CORE_READ(regs, si);
+		flags = regs->si;
 		if (!write_intent(flags))
 			return 0;
-		mode = (u32)BPF_CORE_READ(regs, dx);
+		mode = (u32)regs->dx;
 	} else if (which == OPEN_CREAT) {
 		flags = O_CREAT_ | O_WRONLY_ | O_TRUNC_;
-		mode = (u32)BPF_CORE_READ(regs, si);
+		mode = (u32)regs->si;
 	} else {
 		struct open_how how = {};
-		if (bpf_probe_read_user(&how, sizeof(how), (void *)BPF_CORE_READ(regs, dx)) < 0)
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)regs->dx) < 0)
 			return 0;
 		flags = how.flags;
 		if (!write_intent(flags))
 			return 0;
-		dfd = (s32)BPF_CORE_READ(regs, di);
+		dfd = (s32)regs->di;
 		mode = (u32)how.mode;
 	}
 	return opened_watched(ret, flags, mode, dfd);
