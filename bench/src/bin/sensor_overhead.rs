@@ -7,6 +7,10 @@
 //!
 //! Workloads run in a child process (this binary re-executed with
 //! `--worker`), because the sensor never reports its own process.
+//!
+//! Sensor settings under test: `FILE_REPEAT_MS` (window of the kernel's
+//! folding of repeated file operations; 0 sends every one; default the
+//! sensor's) and `RESOLVE_OPENED=0` (no check of opened files' real paths).
 
 use std::io::Write;
 use std::process::Command;
@@ -199,7 +203,14 @@ struct RunningSensor {
 impl RunningSensor {
     fn start() -> Self {
         let id = weir_sensor::host_identity().expect("host identity");
-        let (sensor, mut rx) = Sensor::start(SensorConfig::new(id.host_id)).expect("starting the sensor (root?)");
+        let mut config = SensorConfig::new(id.host_id);
+        if let Some(ms) = std::env::var("FILE_REPEAT_MS").ok().and_then(|v| v.parse().ok()) {
+            config.file_repeat_window = Duration::from_millis(ms);
+        }
+        if std::env::var("RESOLVE_OPENED").as_deref() == Ok("0") {
+            config.resolve_opened_files = false;
+        }
+        let (sensor, mut rx) = Sensor::start(config).expect("starting the sensor (root?)");
         let received = Arc::new(AtomicU64::new(0));
         let r = received.clone();
         let drain = std::thread::spawn(move || {

@@ -56,6 +56,9 @@ const volatile u64 wake_bytes = 65536;
 // Identical file operations inside this window are folded into one event
 // and a count; 0 sends every one.
 const volatile u64 agg_window_ns = 1000000000;
+// 1: a successful write-open whose name did not look watched is checked
+// again on the opened file's real path (symlinks); costs a walk at exit.
+const volatile u32 resolve_opens = 1;
 
 // ---------------------------------------------------------------- records
 
@@ -1204,7 +1207,7 @@ static __always_inline int open_exit(struct trace_event_raw_sys_exit *ctx, int w
 	if (file_exit(ctx))
 		return 0;
 	long ret = ctx->ret;
-	if (ret < 0 || is_self())
+	if (!resolve_opens || ret < 0 || is_self())
 		return 0;
 	// The arguments are still in the saved user registers.
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());

@@ -52,6 +52,11 @@ pub struct SensorConfig {
     /// inside this window are folded in the kernel into one event plus a
     /// repeat count; zero sends every one. At most 60 s.
     pub file_repeat_window: Duration,
+    /// Check a successful write-open whose name is not watched again on the
+    /// opened file's real path, so a write through a symlink (or bind
+    /// mount) to a watched file is reported. Costs a bounded walk at the
+    /// exit of such opens.
+    pub resolve_opened_files: bool,
 }
 
 impl SensorConfig {
@@ -70,6 +75,7 @@ impl SensorConfig {
             max_processes: 65_536,
             force_proc_connector: false,
             file_repeat_window: Duration::from_secs(1),
+            resolve_opened_files: true,
         }
     }
 

@@ -133,6 +133,17 @@ fn a_write_through_a_symlink_names_the_watched_target() {
         !all.iter().any(|e| pid_of(e) == p3 && file_of(e).is_some()),
         "a file outside the watched prefix was reported"
     );
+
+    // With the check turned off, only the name given counts.
+    let mut c = config(&[&format!("{w}/")]);
+    c.resolve_opened_files = false;
+    let h = Harness::start(c);
+    let (p4, r4) = helper("open-flags", &[&format!("{o}/link"), "1"]);
+    assert!(!r4.starts_with('-'), "open through the link failed: {r4}");
+    let (p5, _) = helper("open-flags", &[&target, "1"]);
+    h.wait_for("direct open", |e| pid_of(e) == p5 && file_of(e).is_some());
+    let all = h.finish();
+    assert!(!all.iter().any(|e| pid_of(e) == p4 && file_of(e).is_some()));
 }
 
 #[test]

@@ -78,10 +78,12 @@ pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError
         )));
     }
     let agg_window: u64 = config.file_repeat_window.as_nanos() as u64;
+    let resolve_opens: u32 = config.resolve_opened_files.into();
     let mut ebpf = EbpfLoader::new()
         .override_global("self_tgid", &self_tgid, true)
         .override_global("wake_bytes", &wake, true)
         .override_global("agg_window_ns", &agg_window, true)
+        .override_global("resolve_opens", &resolve_opens, true)
         // Task storage (file_pending) is created by the kernel from the
         // object; aya only lacks a typed wrapper for it.
         .allow_unsupported_maps()
