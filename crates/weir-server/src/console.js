@@ -1,15 +1,15 @@
-// Weir console behaviour (served at /assets/console.js): polls the JSON API
-// with the session cookie; writes carry the CSRF token from the page meta tag.
+// Weir console shared helpers (served at /assets/console.js, loaded before
+// the page's own script from /assets/pages/): JSON API calls with the
+// session cookie and CSRF token, escaping, time formatting, table filling,
+// inline SVG charts, and the live counter stream.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const views = ["overview", "alerts", "search"];
-let current = "overview", timer = null;
 
 const csrf = document.querySelector("meta[name=csrf-token]")?.content || "";
 // The server enforces roles; the page only hides what this role cannot do.
 const role = document.querySelector("meta[name=weir-role]")?.content || "viewer";
 const canWrite = role === "analyst" || role === "admin";
-const resolutions = [["true_positive", "true +"], ["false_positive", "false +"], ["benign", "benign"]];
+const isAdmin = role === "admin";
 
 // GET by default; pass { method: "POST", body } for writes (the CSRF header is added).
 async function api(path, options = {}) {
@@ -17,103 +17,110 @@ async function api(path, options = {}) {
   if (options.method && options.method !== "GET") { headers["X-CSRF-Token"] = csrf; headers["Content-Type"] = "application/json"; }
   const r = await fetch(path, { ...options, headers, credentials: "same-origin" });
   if (r.status === 401) { window.location.assign("/login"); throw new Error("unauthorized"); }
-  if (!r.ok) throw new Error(path + ": HTTP " + r.status + " " + (await r.text()));
+  if (!r.ok) {
+    let why = await r.text();
+    try { why = JSON.parse(why).error || why; } catch (_) { /* plain text */ }
+    const e = new Error(`${path}: ${why}`);
+    e.status = r.status;
+    throw e;
+  }
   return r.json();
 }
 
+// Like api() but a 404 (feature off or no data yet) gives null.
+async function optional(path) {
+  try { return await api(path); } catch (e) { if (e.status === 404) return null; throw e; }
+}
+
 function esc(v) { return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
-function time(ns) { return ns ? new Date(Number(BigInt(ns) / 1000000n)).toISOString().replace("T", " ").slice(0, 23) : "never"; }
+function ms(ns) { return Number(BigInt(Math.trunc(Number(ns) || 0)) / 1000000n); }
+function time(ns) { return ns ? new Date(ms(ns)).toISOString().replace("T", " ").slice(0, 19) : "never"; }
 function ago(ns) {
   if (!ns) return "never";
-  const s = Math.max(0, (Date.now() - Number(BigInt(ns) / 1000000n)) / 1000);
-  return s < 60 ? Math.round(s) + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+  const s = Math.max(0, (Date.now() - ms(ns)) / 1000);
+  return s < 60 ? Math.round(s) + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : s < 172800 ? Math.round(s / 3600) + " h ago" : Math.round(s / 86400) + " d ago";
 }
-function rows(tbody, items, render, cols) {
-  $(tbody).innerHTML = items.length ? items.map(render).join("") : `<tr><td class="empty" colspan="${cols}">Nothing yet.</td></tr>`;
-}
+function num(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+function pct(part, whole) { return whole ? (100 * part / whole).toFixed(0) + "%" : "–"; }
+function short(id, n = 12) { return String(id ?? "").slice(0, n); }
+function hostLink(id, name) { return `<a class="mono" href="/hosts/${encodeURIComponent(id)}">${esc(name || short(id, 16))}</a>`; }
 
-function show(view) {
-  current = view;
-  views.forEach((v) => ($(v).hidden = v !== view));
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("on", a.dataset.view === view));
-  clearInterval(timer);
-  const refresh = { overview: loadOverview, alerts: loadAlerts, search: loadEvents }[view];
-  refresh().catch(report);
-  if (view !== "search") timer = setInterval(() => refresh().catch(report), 2000);
+function rows(tbody, items, render, cols, empty = "Nothing yet.") {
+  $(tbody).innerHTML = items.length ? items.map(render).join("") : `<tr><td class="empty" colspan="${cols}">${esc(empty)}</td></tr>`;
+}
+function kv(target, pairs) {
+  $(target).innerHTML = pairs.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("");
 }
 
-function report(e) { if (e.message !== "unauthorized") $("status").textContent = e.message; }
-
-async function loadOverview() {
-  const [{ hosts }, { alerts }] = await Promise.all([api("/api/hosts"), api("/api/alerts?limit=1000")]);
-  const open = alerts.filter((a) => a.mode === "alert" && a.state === "open");
-  const shadow = alerts.filter((a) => a.mode === "shadow");
-  const connected = hosts.filter((h) => h.connected).length;
-  const events = hosts.reduce((n, h) => n + (h.events || 0), 0);
-  $("cards").innerHTML = [
-    [hosts.length, "hosts enrolled"], [connected, "streaming now"], [events.toLocaleString(), "events stored"],
-    [open.length, "open alerts"], [shadow.length, "shadow (staged) alerts"],
-  ].map(([n, label]) => `<div class="card"><b>${esc(n)}</b><span>${esc(label)}</span></div>`).join("");
-  rows("hosts", hosts, (h) => `<tr>
-    <td class="mono">${esc(h.host_id)}</td><td>${esc(h.host_name)}</td>
-    <td>${h.connected ? '<span class="pill ok">connected</span>' : '<span class="pill bad">not connected</span>'}</td>
-    <td>${esc(ago(h.last_seen_unix_ns))}</td><td>${esc((h.events || 0).toLocaleString())}</td>
-    <td class="mono">batch ${esc(h.chain_head?.next_index)} · seq ${esc(h.chain_head?.next_seq)}</td>
-    <td class="mono">${h.last_loss ? esc(JSON.stringify(h.last_loss)) : "none"}</td></tr>`, 7);
-  $("status").textContent = "updated " + new Date().toLocaleTimeString();
+function status(text) { $("status").textContent = text; }
+function report(e) {
+  if (e.message === "unauthorized") return;
+  const s = $("status");
+  s.textContent = e.message;
+  s.classList.add("bad");
+  setTimeout(() => s.classList.remove("bad"), 4000);
 }
+function updated() { status("updated " + new Date().toLocaleTimeString("en-GB")); }
 
-async function loadAlerts() {
-  const mode = new FormData($("alert-filters")).get("mode");
-  const { alerts } = await api("/api/alerts?limit=500" + (mode ? "&mode=" + encodeURIComponent(mode) : ""));
-  rows("alert-rows", alerts, (a) => `<tr>
-    <td>${esc(time(a.last_unix_ns))}</td><td class="lvl ${esc(a.level)}">${esc(a.level)}</td>
-    <td>${esc(a.rule_title)}<div class="mono muted">${esc(a.rule_id)}</div></td>
-    <td><span class="pill ${esc(a.mode)}">${esc(a.mode)}</span></td><td>${esc(a.state.replace("_", " "))}</td><td>${esc(a.count)}</td>
-    <td class="mono">${esc(a.host_id.slice(0, 12))}</td><td>${esc(a.actor)}</td><td class="mono">${esc(a.summary)}</td>
-    <td>${canWrite && a.mode === "alert" && !["true_positive", "false_positive", "benign"].includes(a.state)
-      ? resolutions.map(([value, label]) => `<button class="small" data-resolve="${esc(a.id)}" data-as="${value}">${label}</button>`).join(" ")
-      : ""}</td></tr>`, 10);
-  $("status").textContent = "updated " + new Date().toLocaleTimeString();
-}
-
+// One-line description of an event.
 function what(e) {
-  if (e["file.path"]) return `${e["event.action"]} ${e["file.path"]}` + (e["file.source_path"] ? ` (from ${e["file.source_path"]})` : "");
+  if (e["file.path"]) return `${e["event.action"] || ""} ${e["file.path"]}` + (e["file.source_path"] ? ` (from ${e["file.source_path"]})` : "");
   if (e["destination.ip"] || e["source.ip"]) {
     const dst = e["destination.ip"] ? `${e["destination.ip"]}:${e["destination.port"] ?? ""}` : `${e["source.ip"]}:${e["source.port"] ?? ""}`;
-    return `${e["event.action"]} ${dst}`;
+    return `${e["event.action"] || ""} ${dst}`;
   }
   if (e["event.kind"] === "loss") return `lost ${e["loss.total"]} events`;
-  if (e["event.kind"] === "health") return `sensor ${e["event.action"]} (${e["sensor.mode"] || ""})`;
+  if (e["event.kind"] === "health") return `sensor ${e["event.action"] || ""} (${e["sensor.mode"] || ""})`;
   if (e["event.kind"] === "integrity") return `${e["integrity.problem"]}: ${e["integrity.detail"] || ""}`;
   return e["process.command_line"] || e["process.executable"] || e["event.action"] || "";
 }
-
-async function loadEvents() {
-  const params = new URLSearchParams();
-  for (const [k, v] of new FormData($("search-form"))) if (v) params.set(k, v);
-  params.set("limit", "200");
-  const { events } = await api("/api/events?" + params);
-  rows("events", events, (e) => `<tr>
-    <td>${esc((e["@timestamp"] || "").replace("T", " ").slice(0, 23))}</td><td class="mono">${esc((e["host.name"] || e["host.id"] || "").slice(0, 16))}</td>
-    <td>${esc(e["event.kind"])}</td><td>${esc(e["user.name"] ?? e["user.id"] ?? "")}${e["user.login"] && e["user.login"] !== e["user.name"] ? " (login " + esc(e["user.login"]) + ")" : ""}</td>
-    <td>${esc(e["process.pid"] ?? "")}</td><td class="mono">${esc(what(e))}</td><td class="mono">${esc(e["process.parent.executable"] || "")}</td></tr>`, 7);
-  $("status").textContent = `${events.length} events`;
+function eventTime(e) { return (e["@timestamp"] || "").replace("T", " ").slice(0, 23); }
+function eventUser(e) {
+  const login = e["user.login"] !== undefined && e["user.login"] !== e["user.name"] ? ` (login ${esc(e["user.login"])})` : "";
+  return esc(e["user.name"] ?? e["user.id"] ?? "") + login;
 }
 
-$("alert-rows").addEventListener("click", async (ev) => {
-  const button = ev.target.closest("button[data-resolve]");
-  if (!button) return;
-  const note = window.prompt(`Resolve alert ${button.dataset.resolve} as ${button.dataset.as}. Note (optional):`, "");
-  if (note === null) return;
-  try {
-    await api(`/api/alerts/${encodeURIComponent(button.dataset.resolve)}/resolve`, {
-      method: "POST", body: JSON.stringify({ resolution: button.dataset.as, note }),
-    });
-    await loadAlerts();
-  } catch (e) { report(e); }
-});
-$("alert-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAlerts().catch(report); });
-$("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadEvents().catch(report); });
-document.querySelectorAll("nav a").forEach((a) => a.addEventListener("click", () => show(a.dataset.view)));
-show("overview");
+// An inline SVG line chart: series = [{ name, points: [[x, y]], cls }].
+// x values are labels (shown first and last); y from 0 to the max.
+function lineChart(target, labels, series, { height = 120, unit = "" } = {}) {
+  const el = $(target);
+  const all = series.flatMap((s) => s.points);
+  if (!labels.length || !all.length) { el.innerHTML = `<div class="empty">No data yet.</div>`; return; }
+  const w = 600, h = height, left = 44, bottom = 18, top = 8;
+  const max = Math.max(1, ...all);
+  const x = (i) => left + (labels.length === 1 ? (w - left) / 2 : (i * (w - left - 6)) / (labels.length - 1));
+  const y = (v) => top + (h - top - bottom) * (1 - v / max);
+  const grid = [0, 0.5, 1].map((f) => {
+    const v = max * f, yy = y(v);
+    return `<line class="grid" x1="${left}" x2="${w}" y1="${yy}" y2="${yy}"/><text class="axis" x="${left - 4}" y="${yy + 4}" text-anchor="end">${esc(Math.round(v))}${esc(unit)}</text>`;
+  }).join("");
+  const lines = series.map((s) => {
+    const pts = s.points.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    const dots = s.points.length === 1 ? `<circle class="${s.cls}" cx="${x(0)}" cy="${y(s.points[0])}" r="3"/>` : "";
+    return `<polyline class="${s.cls}" points="${pts}"/>${dots}`;
+  }).join("");
+  const xl = `<text class="axis" x="${left}" y="${h - 4}">${esc(labels[0])}</text>` +
+    (labels.length > 1 ? `<text class="axis" x="${w}" y="${h - 4}" text-anchor="end">${esc(labels[labels.length - 1])}</text>` : "");
+  const legend = series.map((s) => `<span class="key ${s.cls}">${esc(s.name)}</span>`).join(" ");
+  el.innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img">${grid}${lines}${xl}</svg><div class="legend">${legend}</div>`;
+}
+
+// The collector's counters, pushed once a second over server-sent events
+// (GET /api/stream/stats); falls back to polling GET /api/stats.
+function liveStats(onStats) {
+  let polling = null;
+  const poll = () => api("/api/stats").then(onStats).catch(report);
+  if (!window.EventSource) { polling = setInterval(poll, 2000); poll(); return; }
+  const source = new EventSource("/api/stream/stats");
+  source.addEventListener("stats", (m) => { try { onStats(JSON.parse(m.data)); } catch (e) { report(e); } });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED && !polling) { polling = setInterval(poll, 2000); poll(); }
+  };
+}
+
+// Runs `load` now and every `ms` milliseconds, reporting failures.
+function every(ms, load) {
+  const run = () => load().then(updated).catch(report);
+  run();
+  return setInterval(run, ms);
+}
