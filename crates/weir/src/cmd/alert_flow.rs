@@ -123,10 +123,23 @@ impl AlertFlow {
         })
     }
 
-    /// The public confirm route (`/triage/{token}`), when triage is on.
-    pub fn routes(&self) -> Option<axum::Router> {
+    /// The public routes, when triage is on: the confirm page
+    /// (`/triage/{token}`) and, given Slack's signing secret, the Yes/No
+    /// buttons of Slack DMs (`/api/slack/interactions`).
+    pub fn routes(&self, slack_signing_secret: Option<String>) -> Option<axum::Router> {
         let triage = self.triage.clone()?;
-        Some(weir_triage::router(triage, self.shared.clone()))
+        let mut routes = weir_triage::router(triage.clone(), self.shared.clone());
+        if let Some(secret) = slack_signing_secret {
+            let shared = self.shared.clone();
+            let console = Arc::new(move || shared.console.lock().unwrap().clone());
+            routes = routes.merge(super::slack_interactions::routes(
+                secret,
+                triage,
+                self.shared.clone(),
+                console,
+            ));
+        }
+        Some(routes)
     }
 
     /// Sends a notification of a collector-raised alert (risk threshold).

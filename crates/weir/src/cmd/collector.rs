@@ -35,6 +35,10 @@ pub struct PipelineArgs {
     /// Risk metrics settings (public CIDRs, SLOs, thresholds) [default: DATA/risk.yaml when it exists].
     #[arg(long = "risk-config")]
     pub risk_config: Option<PathBuf>,
+    /// File holding the Slack app's signing secret: enables the Yes/No buttons
+    /// of triage DMs at /api/slack/interactions.
+    #[arg(long)]
+    pub slack_signing_secret_file: Option<PathBuf>,
     /// How often fleet risk is re-evaluated, in seconds.
     #[arg(long, default_value_t = 60)]
     pub risk_every: u64,
@@ -80,7 +84,12 @@ pub async fn start(data: &Path, http: SocketAddr, grpc: SocketAddr, args: Pipeli
     );
 
     let detection = detection::start(data, &rules, &exceptions, response.as_deref())?;
-    let flow = Arc::new(AlertFlow::start(data, outputs.as_deref(), people.as_deref(), &detection.2)?);
+    let flow = Arc::new(AlertFlow::start(
+        data,
+        outputs.as_deref(),
+        people.as_deref(),
+        &detection.2,
+    )?);
     detection.1.on_alert(vec![flow.listener()]);
     let risk = Arc::new(RiskFlow::start(data, args.risk_config.as_deref())?);
 
@@ -96,12 +105,17 @@ pub async fn start(data: &Path, http: SocketAddr, grpc: SocketAddr, args: Pipeli
         routes = routes.merge(super::alerts_api::triage_routes(triage));
     }
     config.http_routes = Some(routes);
-    config.public_routes = flow.routes();
-    let metrics = (
-        detection::metrics_source(data, &detection),
-        flow.clone(),
-        risk.clone(),
-    );
+    let slack_secret = match &args.slack_signing_secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the Slack signing secret {}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => None,
+    };
+    config.public_routes = flow.routes(slack_secret);
+    let metrics = (detection::metrics_source(data, &detection), flow.clone(), risk.clone());
     config.metrics_extra = Some(Arc::new(move || {
         let mut text = (metrics.0)();
         text.push_str(&metrics.1.prometheus());

@@ -1,8 +1,8 @@
 //! One module per subcommand; each has `Args` (clap) and `run(args) -> exit code`.
 
 pub mod accounts;
-pub mod alerts;
 pub mod alert_flow;
+pub mod alerts;
 pub mod alerts_api;
 pub mod collector;
 pub mod detection;
@@ -14,6 +14,7 @@ pub mod risk_flow;
 pub mod rules;
 pub mod sensor;
 pub mod server;
+pub mod slack_interactions;
 pub mod up;
 pub mod users;
 pub mod verify;

@@ -145,10 +145,7 @@ fn evaluate(
             host_id: host.clone(),
             group_key: format!("{}|{host}", b.metric),
             actor: String::new(),
-            summary: format!(
-                "{} days > {} days: {}",
-                b.value_days, b.threshold_days, b.detail
-            ),
+            summary: format!("{} days > {} days: {}", b.value_days, b.threshold_days, b.detail),
             event_seq: now,
             evidence_leaf: 0,
             time_unix_ns: now,
@@ -176,7 +173,11 @@ fn evaluate(
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": e.to_string() })),
+    )
+        .into_response()
 }
 
 async fn fleet(State(metrics): State<Arc<Mutex<RiskMetrics>>>) -> Response {

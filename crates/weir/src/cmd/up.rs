@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::Ordering::Relaxed;
 
-
 use super::data_dir;
 
 #[derive(clap::Args)]
@@ -36,6 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 async fn up(args: Args) -> anyhow::Result<i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Installed first, so Ctrl-C or SIGTERM during start-up stops cleanly too.
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let data = data_dir(args.data);
     let with_sensor = !args.no_sensor;
     let collector = super::collector::start(&data, args.http, args.grpc, args.pipeline).await?;
@@ -70,7 +73,8 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     let started = Instant::now();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
             _ = ticker.tick() => {
                 let s = server.stats();
                 let d = detection.0.stats();
