@@ -5,30 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-
 use common::Up;
 
 fn post(base: &str, path: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (
-        status,
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    )
+    let mut all = headers.to_vec();
+    all.push(("Content-Type", "application/x-www-form-urlencoded".to_string()));
+    common::http(base, "POST", path, &all, body)
 }
 
 fn interaction(action_id: &str, token: &str) -> String {
