@@ -87,12 +87,12 @@ function lineChart(target, labels, series, { height = 120, unit = "" } = {}) {
   const all = series.flatMap((s) => s.points);
   if (!labels.length || !all.length) { el.innerHTML = `<div class="empty">No data yet.</div>`; return; }
   const w = 600, h = height, left = 44, bottom = 18, top = 8;
-  const max = Math.max(1, ...all);
+  const max = Math.max(4, ...all);
   const x = (i) => left + (labels.length === 1 ? (w - left) / 2 : (i * (w - left - 6)) / (labels.length - 1));
   const y = (v) => top + (h - top - bottom) * (1 - v / max);
   const grid = [0, 0.5, 1].map((f) => {
     const v = max * f, yy = y(v);
-    return `<line class="grid" x1="${left}" x2="${w}" y1="${yy}" y2="${yy}"/><text class="axis" x="${left - 4}" y="${yy + 4}" text-anchor="end">${esc(Math.round(v))}${esc(unit)}</text>`;
+    return `<line class="grid" x1="${left}" x2="${w}" y1="${yy}" y2="${yy}"/><text class="axis" x="${left - 4}" y="${yy + 4}" text-anchor="end">${esc(Number.isInteger(v) ? v : v.toFixed(1))}${esc(unit)}</text>`;
   }).join("");
   const lines = series.map((s) => {
     const pts = s.points.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
@@ -101,7 +101,8 @@ function lineChart(target, labels, series, { height = 120, unit = "" } = {}) {
   }).join("");
   const xl = `<text class="axis" x="${left}" y="${h - 4}">${esc(labels[0])}</text>` +
     (labels.length > 1 ? `<text class="axis" x="${w}" y="${h - 4}" text-anchor="end">${esc(labels[labels.length - 1])}</text>` : "");
-  const legend = series.map((s) => `<span class="key ${s.cls}">${esc(s.name)}</span>`).join(" ");
+  const days = labels.length === 1 ? ` <span class="muted">(one point so far)</span>` : "";
+  const legend = series.map((s) => `<span class="key ${s.cls}">${esc(s.name)}</span>`).join(" ") + days;
   el.innerHTML = `<svg viewBox="0 0 ${w} ${h}" role="img">${grid}${lines}${xl}</svg><div class="legend">${legend}</div>`;
 }
 

@@ -57,7 +57,10 @@ async function showProof(leaves) {
         : `<div class="bad proof-line">✘ leaf ${esc(leaf)}: the path gives root ${esc(root)}, the checkpoint of tree size ${esc(c.tree_size)} says ${esc(c.root)}</div>`);
     } catch (e) {
       allOk = false;
-      lines.push(`<div class="bad proof-line">✘ leaf ${esc(leaf)}: ${esc(e.message)}</div>`);
+      const pending = e.status === 404 && /checkpoint/i.test(e.message);
+      lines.push(pending
+        ? `<div class="muted proof-line">… leaf ${esc(leaf)} is not under a signed checkpoint yet (checkpoints follow within seconds); retrying</div>`
+        : `<div class="bad proof-line">✘ leaf ${esc(leaf)}: ${esc(e.message)}</div>`);
     }
   }
   el.innerHTML = lines.join("");
@@ -65,10 +68,12 @@ async function showProof(leaves) {
   if (!allOk) setTimeout(() => showProof(leaves).catch(report), 3000); // checkpoints follow the log
 }
 
+function clip(text, n = 240) { const t = String(text ?? ""); return t.length > n ? t.slice(0, n) + ` … (${t.length} chars)` : t; }
+
 function lineage(e) {
   const items = [`<li><b class="mono">${esc(e["process.command_line"] || e["process.executable"])}</b> <span class="muted">pid ${esc(e["process.pid"])} · ${esc(e["process.entity_id"] || "")}</span></li>`];
   for (const a of e["process.ancestors"] || []) {
-    items.push(`<li><span class="mono">${esc(a.command_line || a.executable)}</span> <span class="muted">pid ${esc(a.pid)} · ${esc(a.entity_id || "")}</span></li>`);
+    items.push(`<li><span class="mono" title="${esc(a.command_line)}">${esc(clip(a.command_line || a.executable))}</span> <span class="muted">pid ${esc(a.pid)} · ${esc(a.entity_id || "")}</span></li>`);
   }
   if (!(e["process.ancestors"] || []).length && e["process.parent.executable"]) {
     items.push(`<li><span class="mono">${esc(e["process.parent.command_line"] || e["process.parent.executable"])}</span></li>`);

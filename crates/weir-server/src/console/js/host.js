@@ -42,7 +42,7 @@ async function loadHost() {
   const [{ hosts }, risk, execs, network] = await Promise.all([
     api("/api/hosts"), optional(`/api/risk/hosts/${encodeURIComponent(hostId)}`),
     api(`/api/events?host=${encodeURIComponent(hostId)}&kind=exec&since=1h&limit=500`),
-    api(`/api/events?host=${encodeURIComponent(hostId)}&kind=network&since=24h&limit=2000`),
+    api(`/api/events?host=${encodeURIComponent(hostId)}&kind=network&contains=listen&since=24h&limit=2000`),
   ]);
   const h = hosts.find((x) => x.host_id === hostId);
   if (!h) { $("host-title").textContent = `No enrolled host ${hostId}`; return; }
@@ -75,9 +75,10 @@ async function loadHost() {
     kv("host-inventory", [["inventory", "no data yet (the host has not sent an inventory)"]]);
     rows("chains", [], chainRow, 7, "No data yet.");
   }
-  const listens = network.events.filter((e) => /listen/i.test(e["event.action"] || ""));
+  const listens = network.events.filter((e) => e["network.direction"] === "listen");
+  const address = (e) => e["source.ip"] ? `${e["source.ip"]}:${e["source.port"] ?? ""}` : `${e["destination.ip"] ?? ""}:${e["destination.port"] ?? ""}`;
   rows("listeners", listens.slice(0, 100), (e) => `<tr><td>${esc(eventTime(e))}</td>
-    <td class="mono">${esc(e["source.ip"] ?? "")}:${esc(e["source.port"] ?? "")}</td><td class="mono">${esc(e["process.executable"])}</td>
+    <td class="mono">${esc(e["event.action"])} ${esc(e["network.transport"] || "")} ${esc(address(e))}</td><td class="mono">${esc(e["process.executable"])}</td>
     <td>${esc(e["process.pid"])}</td><td>${eventUser(e)}</td></tr>`, 5, "No listen event in the last 24 hours.");
   $("tree").textContent = execs.events.length ? processTree(execs.events) : "No exec in the last hour.";
 }

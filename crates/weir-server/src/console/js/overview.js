@@ -3,7 +3,6 @@
 "use strict";
 const SILENT_AFTER_S = 120;
 const epsHistory = [];
-let lastStats = null;
 
 function card(value, label, cls = "") { return `<div class="card ${cls}"><b>${esc(value)}</b><span>${esc(label)}</span></div>`; }
 
@@ -17,17 +16,15 @@ async function loadOverview() {
   const silent = hosts.filter((h) => !h.last_seen_unix_ns || (now - ms(h.last_seen_unix_ns)) / 1000 > SILENT_AFTER_S).length;
   const lossy = hosts.filter((h) => h.last_loss).length;
   const fleet = risk?.fleet;
-  const s = lastStats || {};
   $("cards").innerHTML = [
     card(`${online} / ${hosts.length}`, "hosts online / enrolled"),
     card(silent, `silent > ${SILENT_AFTER_S} s`, silent ? "warn" : ""),
-    card(num(s.events_per_second), "events/s now"),
-    card(num(s.events_ingested), "events since start"),
-    card(num(s.sensor_dropped), "events dropped on hosts", s.sensor_dropped ? "warn" : ""),
     card(lossy, "hosts reporting loss", lossy ? "warn" : ""),
     card(alerts.length, "open alerts", alerts.length ? "bad" : ""),
     card(fleet ? fleet.oldest_exposed_vuln.max : "no data yet", "oldest exposed vuln (days, fleet max)"),
+    card(fleet ? fleet.oldest_exposed_vuln.p95 : "–", "oldest exposed vuln (days, p95)"),
     card(fleet ? fleet.reverse_uptime.max : "no data yet", "reverse uptime (days, fleet max)"),
+    card(fleet ? fleet.reverse_uptime.p95 : "–", "reverse uptime (days, p95)"),
   ].join("");
   const levels = ["critical", "high", "medium", "low", "informational"];
   const counts = Object.fromEntries(levels.map((l) => [l, 0]));
@@ -46,7 +43,7 @@ async function loadOverview() {
   lineChart("uptime-chart", days, [
     { name: "max", cls: "s1", points: points.map((p) => p.reverse_uptime_max) },
     { name: "p95", cls: "s2", points: points.map((p) => p.reverse_uptime_p95) }]);
-  const worst = (list, cols) => (list || []).slice(0, 8);
+  const worst = (list) => (list || []).slice(0, 8);
   rows("worst-vuln", worst(fleet?.oldest_exposed_vuln.worst).filter((w) => w.days > 0), (w) =>
     `<tr><td>${hostLink(w.host_id, w.host_name)}</td><td class="num">${esc(w.days)}</td><td class="mono">${esc(w.detail)}</td></tr>`, 3,
     fleet ? "No exposed vulnerability on any host." : "No data yet (no host inventory received).");
@@ -56,7 +53,12 @@ async function loadOverview() {
 }
 
 liveStats((s) => {
-  lastStats = s;
+  $("live-cards").innerHTML = [
+    card(num(s.events_per_second), "events/s now"),
+    card(num(s.events_ingested), "events since the collector started"),
+    card(num(s.sensor_dropped), "events dropped on hosts", s.sensor_dropped ? "warn" : ""),
+    card(num(s.refused), "batches refused", s.refused ? "bad" : ""),
+  ].join("");
   epsHistory.push(s.events_per_second);
   if (epsHistory.length > 120) epsHistory.shift();
   lineChart("eps-chart", epsHistory.map((_, i) => i === epsHistory.length - 1 ? "now" : `-${epsHistory.length - 1 - i}s`),
