@@ -167,6 +167,7 @@ async fn commands_reach_the_handler_and_results_are_recorded() {
             result: "ok".into(),
             latency_us: 42,
             command_id: command.command_id,
+            ..Default::default()
         }
     }));
     let (tx, rx) = mpsc::channel(16);
