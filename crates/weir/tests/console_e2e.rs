@@ -4,7 +4,8 @@
 //! test then runs a marker program; the alert it raises appears in the
 //! queue without a reload; the analyst opens it, the evidence inclusion
 //! proof verifies in the browser, and the alert is resolved as a true
-//! positive, which the API and the audit log then show. Screenshots of
+//! positive and a suppression is made from it, which the API and the audit
+//! log then show. Screenshots of
 //! every page go to target/console-screenshots/.
 //!
 //! Needs root and BPF (the sensor), /usr/bin/chromium (or WEIR_CHROMIUM),
@@ -185,6 +186,11 @@ fn analyst_sees_a_live_alert_verifies_its_proof_and_resolves_it_in_chromium() {
         .iter()
         .any(|t| t["who"] == ANALYST && t["state"] == "true_positive");
     assert!(by_analyst, "{detail:#}");
+    let suppressions = api(&up, token, "/api/suppressions");
+    let suppressed = suppressions["suppressions"].as_array().unwrap().iter().any(|s| {
+        s["author"] == ANALYST && s["reason"] == "known test marker" && s["rule_id"] == detail["alert"]["rule_id"]
+    });
+    assert!(suppressed, "no suppression by {ANALYST}: {suppressions:#}");
     let audit = api(&up, token, "/api/audit?limit=200");
     let resolve_path = format!("POST /api/alerts/{alert_id}/resolve");
     let audited = audit["audit"]

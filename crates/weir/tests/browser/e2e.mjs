@@ -127,6 +127,11 @@ try {
   const transitions = await page.textContent("#transitions");
   if (!transitions.includes(env("WEIR_USER"))) throw new Error(`transitions lack the user: ${transitions}`);
   step("resolved as true positive");
+  await page.fill("#suppress-form input[name=reason]", "known test marker");
+  await page.fill("#suppress-form input[name=hours]", "2");
+  await page.click("#suppress-form button");
+  await page.waitForFunction(() => /Suppression \d+ created/.test(document.getElementById("suppress-result").textContent), null, { timeout: 15000 });
+  step("suppression created from the alert");
   await shot("05-alert-resolved");
 
   const hostHref = await page.getAttribute("#alert-facts a[href^='/hosts/']", "href");
@@ -139,9 +144,13 @@ try {
   await shot("07-host");
   await page.goto(`${base}/search?since=1h&contains=${encodeURIComponent(marker)}&limit=200`);
   await page.waitForFunction((m) => document.getElementById("events").textContent.includes(m), marker, { timeout: 15000 });
+  await page.click("#events tr.event-row >> nth=0");
+  await page.waitForSelector("#events tr.event-detail");
+  if (!(await page.textContent("#events tr.event-detail")).includes("event.sequence")) throw new Error("event detail lacks the event");
   await shot("08-search");
   await page.goto(`${base}/rules`);
   await settled();
+  await page.waitForFunction(() => document.getElementById("suppression-rows").textContent.includes("known test marker"), null, { timeout: 15000 });
   await shot("09-rules");
 
   // An administrator sees the audit log with the resolution in it.
@@ -149,6 +158,7 @@ try {
   await signIn(env("WEIR_ADMIN"), env("WEIR_ADMIN_PASSWORD"));
   await page.goto(`${base}/audit`);
   await page.waitForFunction(() => document.getElementById("audit-rows").textContent.includes("/resolve"), null, { timeout: 15000 });
+  if (!(await page.textContent("#audit-rows")).includes("POST /api/suppressions")) throw new Error("the suppression is not in the audit log");
   await shot("10-audit");
   await page.goto(`${base}/rules`);
   await settled();

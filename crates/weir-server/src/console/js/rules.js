@@ -23,7 +23,7 @@ async function loadRules() {
     const lint = [rule.unsupported && `<span class="pill bad">cannot fire: ${esc(rule.unsupported)}</span>`,
       rule.not_enforceable && mode === "enforce" && `<span class="pill warn">not enforceable in kernel: ${esc(rule.not_enforceable)}</span>`].filter(Boolean).join(" ");
     const change = isAdmin ? `<select class="mode-select" data-rule="${esc(rule.id)}">${MODES.map((m) =>
-      `<option${m === mode ? " selected" : ""}>${m}</option>`).join("")}</select>` : `<span class="muted">admin</span>`;
+      `<option${m === mode ? " selected" : ""}>${m}</option>`).join("")}</select>` : `<span class="muted">needs admin</span>`;
     return `<tr><td>${esc(rule.title)}<div class="mono muted">${esc(rule.id)} · ${esc(rule.origin)}${rule.author ? " · " + esc(rule.author) : ""}</div></td>
       <td class="lvl ${esc(rule.level)}">${esc(rule.level)}</td><td><span class="pill ${esc(mode)}">${esc(mode)}</span>${mode !== rule.file_mode ? ` <span class="muted">(file: ${esc(rule.file_mode)})</span>` : ""}</td>
       <td class="num">${perDay(stats).toFixed(1)}</td><td class="num">${num(sum(stats, "alert", "alerts"))}</td>
