@@ -42,9 +42,38 @@ async fn styles() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLES).into_response()
 }
 
+/// The page script named exactly `name`; nothing else is ever served.
+fn page_script_named(name: &str) -> Option<&'static str> {
+    PAGE_SCRIPTS
+        .iter()
+        .find(|(script, _)| *script == name)
+        .map(|(_, body)| *body)
+}
+
 async fn page_script(Path(name): Path<String>) -> Response {
-    match PAGE_SCRIPTS.iter().find(|(script, _)| *script == name) {
-        Some((_, body)) => ([(header::CONTENT_TYPE, JS)], *body).into_response(),
+    match page_script_named(&name) {
+        Some(body) => ([(header::CONTENT_TYPE, JS)], body).into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_has_its_script() {
+        for page in super::super::layout::PAGES {
+            let script = page_script_named(&format!("{}.js", page.name));
+            assert!(script.is_some_and(|s| s.contains("\"use strict\"")), "{}", page.name);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn only_listed_names_are_served(name in "[./a-z%]{0,24}(\\.js)?") {
+            let listed = PAGE_SCRIPTS.iter().any(|(script, _)| *script == name);
+            proptest::prop_assert_eq!(page_script_named(&name).is_some(), listed);
+        }
     }
 }
