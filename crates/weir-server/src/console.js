@@ -41,6 +41,15 @@ function ago(ns) {
   return s < 60 ? Math.round(s) + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : s < 172800 ? Math.round(s / 3600) + " h ago" : Math.round(s / 86400) + " d ago";
 }
 function num(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"); }
+// Total of a per-kind counter map ({exec: 3, file: 4}) or a plain number.
+function total(counts) {
+  if (typeof counts === "number") return counts;
+  return Object.values(counts || {}).reduce((n, v) => n + (Number(v) || 0), 0);
+}
+function breakdown(counts) {
+  const parts = Object.entries(counts || {}).filter(([, v]) => v).map(([k, v]) => `${k} ${num(v)}`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
 function pct(part, whole) { return whole ? (100 * part / whole).toFixed(0) + "%" : "–"; }
 function short(id, n = 12) { return String(id ?? "").slice(0, n); }
 function hostLink(id, name) { return `<a class="mono" href="/hosts/${encodeURIComponent(id)}">${esc(name || short(id, 16))}</a>`; }

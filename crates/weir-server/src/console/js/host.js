@@ -39,10 +39,11 @@ function processTree(execs) {
 }
 
 async function loadHost() {
-  const [{ hosts }, risk, execs, network] = await Promise.all([
+  const [{ hosts }, risk, execs, network, health] = await Promise.all([
     api("/api/hosts"), optional(`/api/risk/hosts/${encodeURIComponent(hostId)}`),
     api(`/api/events?host=${encodeURIComponent(hostId)}&kind=exec&since=1h&limit=500`),
     api(`/api/events?host=${encodeURIComponent(hostId)}&kind=network&contains=listen&since=24h&limit=2000`),
+    api(`/api/events?host=${encodeURIComponent(hostId)}&kind=health&since=7d&limit=1`),
   ]);
   const h = hosts.find((x) => x.host_id === hostId);
   if (!h) { $("host-title").textContent = `No enrolled host ${hostId}`; return; }
@@ -58,6 +59,15 @@ async function loadHost() {
     ["chain head", `<span class="mono">batch ${esc(h.chain_head?.next_index)} · seq ${esc(h.chain_head?.next_seq)} · ${esc(short(h.chain_head?.head_hash, 16))}</span>`],
     ["last reported loss", `<span class="mono">${h.last_loss ? esc(JSON.stringify(h.last_loss)) : "none"}</span>`],
   ]);
+  const hb = health.events[0];
+  kv("host-health", hb ? [
+    ["reported", `${esc(eventTime(hb))} (${esc(hb["event.action"] || "")})`],
+    ["mode", `<span class="pill ${hb["sensor.degraded"] ? "bad" : "ok"}">${esc(hb["sensor.mode"] || "?")}${hb["sensor.degraded"] ? " · degraded" : ""}</span> ${esc(hb["sensor.detail"] || "")}`],
+    ["events seen", esc(num(total(hb["sensor.seen"])) + breakdown(hb["sensor.seen"]))],
+    ["dropped", `kernel ${esc(num(total(hb["sensor.dropped_kernel"])) + breakdown(hb["sensor.dropped_kernel"]))} · user ${esc(num(total(hb["sensor.dropped_user"])) + breakdown(hb["sensor.dropped_user"]))}`],
+    ["cost", `${esc(num(hb["sensor.cpu_seconds"]))} CPU s · ${esc(num(Math.round((hb["sensor.rss_bytes"] || 0) / 1048576)))} MiB RSS · ${esc(num(hb["sensor.processes_tracked"]))} processes tracked`],
+    ["version", `<span class="mono">${esc(hb["sensor.version"] || "")}</span>`],
+  ] : [["reported", "no health report in the last 7 days"]]);
   if (r) {
     const u = r.reverse_uptime;
     kv("host-inventory", [
@@ -75,11 +85,24 @@ async function loadHost() {
     kv("host-inventory", [["inventory", "no data yet (the host has not sent an inventory)"]]);
     rows("chains", [], chainRow, 7, "No data yet.");
   }
-  const listens = network.events.filter((e) => e["network.direction"] === "listen");
-  const address = (e) => e["source.ip"] ? `${e["source.ip"]}:${e["source.port"] ?? ""}` : `${e["destination.ip"] ?? ""}:${e["destination.port"] ?? ""}`;
-  rows("listeners", listens.slice(0, 100), (e) => `<tr><td>${esc(eventTime(e))}</td>
-    <td class="mono">${esc(e["event.action"])} ${esc(e["network.transport"] || "")} ${esc(address(e))}</td><td class="mono">${esc(e["process.executable"])}</td>
-    <td>${esc(e["process.pid"])}</td><td>${eventUser(e)}</td></tr>`, 5, "No listen event in the last 24 hours.");
+  // One row per (program, action, transport, address); ports listed, counted.
+  const groups = new Map();
+  for (const e of network.events.filter((x) => x["network.direction"] === "listen")) {
+    const ip = e["source.ip"] ?? e["destination.ip"] ?? "";
+    const port = e["source.port"] ?? e["destination.port"] ?? "";
+    const key = [e["process.executable"], e["event.action"], e["network.transport"], ip].join("|");
+    if (!groups.has(key)) groups.set(key, { e, ip, ports: new Set(), count: 0 });
+    const g = groups.get(key);
+    g.ports.add(port);
+    g.count++;
+  }
+  const listed = [...groups.values()].slice(0, 100);
+  rows("listeners", listed, ({ e, ip, ports, count }) => {
+    const shown = [...ports].slice(0, 6).join(", ") + (ports.size > 6 ? ` … ${ports.size} ports` : "");
+    return `<tr><td>${esc(eventTime(e))}</td>
+    <td class="mono">${esc(e["event.action"])} ${esc(e["network.transport"] || "")} ${esc(ip)} : ${esc(shown)}</td><td class="mono">${esc(e["process.executable"])}</td>
+    <td>${esc(e["process.pid"])}${count > 1 ? ` <span class="muted">(${count} events)</span>` : ""}</td><td>${eventUser(e)}</td></tr>`;
+  }, 5, "No listen event in the last 24 hours.");
   $("tree").textContent = execs.events.length ? processTree(execs.events) : "No exec in the last hour.";
 }
 

@@ -15,7 +15,7 @@ function healthCell(e) {
   if (!e) return `<span class="muted">no report</span>`;
   const mode = e["sensor.mode"] || e["event.action"] || "";
   const degraded = e["sensor.degraded"] === true;
-  const drops = (e["sensor.dropped_kernel"] || 0) + (e["sensor.dropped_user"] || 0);
+  const drops = total(e["sensor.dropped_kernel"]) + total(e["sensor.dropped_user"]);
   return `<span class="pill ${degraded ? "bad" : "ok"}">${esc(mode || "ok")}${degraded ? " · degraded" : ""}</span>` +
     ` <span class="muted">${esc(ago(Date.parse(e["@timestamp"]) * 1e6))}${drops ? ` · ${esc(num(drops))} dropped` : ""}</span>` +
     (degraded && e["sensor.detail"] ? `<div class="muted">${esc(e["sensor.detail"])}</div>` : "");
