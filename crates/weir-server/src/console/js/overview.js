@@ -7,10 +7,11 @@ const epsHistory = [];
 function card(value, label, cls = "") { return `<div class="card ${cls}"><b>${esc(value)}</b><span>${esc(label)}</span></div>`; }
 
 async function loadOverview() {
-  const [{ hosts }, { alerts }, risk, series] = await Promise.all([
-    api("/api/hosts"), api("/api/alerts?mode=alert&state=open&limit=1000"),
+  const [{ hosts }, open, risk, series] = await Promise.all([
+    api("/api/hosts"), optional("/api/alerts?mode=alert&state=open&limit=1000"),
     optional("/api/risk"), optional("/api/risk/series?days=30"),
   ]);
+  const alerts = open?.alerts || [];
   const now = Date.now();
   const online = hosts.filter((h) => h.connected).length;
   const silent = hosts.filter((h) => !h.last_seen_unix_ns || (now - ms(h.last_seen_unix_ns)) / 1000 > SILENT_AFTER_S).length;
