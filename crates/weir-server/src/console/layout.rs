@@ -102,9 +102,10 @@ pub fn html(page: &Page, principal: &Principal) -> String {
         .replace("{{main}}", page.body)
         .replace("{{title}}", page.title)
         .replace("{{page}}", page.name)
-        .replace("{{user}}", &escape(&principal.actor))
         .replace("{{role}}", principal.role.as_str())
         .replace("{{csrf}}", &escape(principal.csrf_token().unwrap_or("")))
+        // Last: nothing the caller's name contains is taken for a placeholder.
+        .replace("{{user}}", &escape(&principal.actor))
 }
 
 /// The handler of one page.
