@@ -650,7 +650,7 @@ async fn every_response_carries_security_headers() {
         assert!(!csp.contains("unsafe-inline"), "{what}");
         assert_eq!(reply.header("x-content-type-options"), "nosniff", "{what}");
         assert_eq!(reply.header("x-frame-options"), "DENY", "{what}");
-        assert_eq!(reply.header("referrer-policy"), "no-referrer", "{what}");
+        assert_eq!(reply.header("referrer-policy"), "same-origin", "{what}");
         let cache = reply.header("cache-control");
         if what.starts_with("/assets") {
             assert_eq!(cache, "no-cache");

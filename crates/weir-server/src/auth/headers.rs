@@ -25,7 +25,10 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::REFERRER_POLICY, "no-referrer");
+    // same-origin, not no-referrer: under no-referrer Chromium sends
+    // `Origin: null` on form posts and the CSRF origin check refuses sign-in.
+    // No URL leaves for another site either way.
+    set(header::REFERRER_POLICY, "same-origin");
     set(
         header::HeaderName::from_static("cross-origin-opener-policy"),
         "same-origin",
