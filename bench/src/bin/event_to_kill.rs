@@ -112,11 +112,18 @@ fn main() {
     let mut decided: Vec<Duration> = rows.iter().map(|r| Duration::from_nanos(r.0.max(0) as u64)).collect();
     let mut on_host: Vec<Duration> = rows.iter().map(|r| Duration::from_micros(r.1.max(0) as u64)).collect();
 
-    println!("triggers {triggers}, killed {}, missed {missed}, kills recorded ok {}", killed.len(), rows.len());
+    println!(
+        "triggers {triggers}, killed {}, missed {missed}, kills recorded ok {}",
+        killed.len(),
+        rows.len()
+    );
     let b50 = pct(&mut baseline, 0.5);
     let (k50, k99) = (pct(&mut killed, 0.5), pct(&mut killed, 0.99));
     println!("baseline spawn -> killed by the bench     p50 {b50:>10.2?}");
-    println!("spawn -> killed by weir (via collector)   p50 {k50:>10.2?}  p99 {k99:>10.2?}  (p50 {:.1}x baseline)", k50.as_secs_f64() / b50.as_secs_f64());
+    println!(
+        "spawn -> killed by weir (via collector)   p50 {k50:>10.2?}  p99 {k99:>10.2?}  (p50 {:.1}x baseline)",
+        k50.as_secs_f64() / b50.as_secs_f64()
+    );
     if !decided.is_empty() {
         println!(
             "kernel event -> alert recorded, command sent  p50 {:>10.2?}  p99 {:>10.2?}",

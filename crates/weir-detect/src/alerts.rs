@@ -191,7 +191,8 @@ impl AlertStore {
         };
         let conn = Connection::open(path).map_err(open_err)?;
         // The detection worker, the API and the CLI write concurrently.
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         conn.execute_batch(crate::suppress::SCHEMA).map_err(open_err)?;
         conn.execute_batch(crate::actions::SCHEMA).map_err(open_err)?;
@@ -369,7 +370,10 @@ impl AlertStore {
             let mode: String = row.get(2)?;
             let rule_id: String = row.get(0)?;
             let (taken, would_be) = actions.get(&rule_id).copied().unwrap_or_default();
-            let (asked, confirmed) = triage.get(&(rule_id.clone(), mode.clone())).copied().unwrap_or_default();
+            let (asked, confirmed) = triage
+                .get(&(rule_id.clone(), mode.clone()))
+                .copied()
+                .unwrap_or_default();
             Ok(RuleStats {
                 asked,
                 confirmed,

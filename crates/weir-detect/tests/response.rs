@@ -247,15 +247,27 @@ fn triage_transitions_give_the_actor_confirmation_rate() {
         })
         .collect();
     for id in &ids {
-        store.transition(*id, "pending_confirmation", "triage", "asked alice", 10).unwrap();
+        store
+            .transition(*id, "pending_confirmation", "triage", "asked alice", 10)
+            .unwrap();
     }
-    store.transition(ids[0], "confirmed", "triage", "yes with a code", 11).unwrap();
+    store
+        .transition(ids[0], "confirmed", "triage", "yes with a code", 11)
+        .unwrap();
     store.transition(ids[1], "escalated", "triage", "denied", 11).unwrap();
     // A resolved alert takes no more triage transitions.
     store.resolve(ids[2], "benign", "bob", "", 12).unwrap();
     assert!(store.transition(ids[2], "confirmed", "triage", "", 13).is_err());
     let stats = store.rule_stats().unwrap();
     assert_eq!((stats[0].asked, stats[0].confirmed), (3, 1));
-    let states: Vec<String> = store.list(&AlertQuery::default()).unwrap().into_iter().map(|a| a.state).collect();
-    assert!(states.contains(&"confirmed".to_string()) && states.contains(&"escalated".to_string()), "{states:?}");
+    let states: Vec<String> = store
+        .list(&AlertQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|a| a.state)
+        .collect();
+    assert!(
+        states.contains(&"confirmed".to_string()) && states.contains(&"escalated".to_string()),
+        "{states:?}"
+    );
 }

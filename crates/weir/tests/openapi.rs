@@ -6,7 +6,10 @@
 const SOURCES: &[(&str, &str)] = &[
     ("alerts_api.rs", include_str!("../src/cmd/alerts_api.rs")),
     ("risk_flow.rs", include_str!("../src/cmd/risk_flow.rs")),
-    ("slack_interactions.rs", include_str!("../src/cmd/slack_interactions.rs")),
+    (
+        "slack_interactions.rs",
+        include_str!("../src/cmd/slack_interactions.rs"),
+    ),
 ];
 
 #[test]

@@ -52,13 +52,21 @@ fn alerts_reach_a_file_output_and_the_dashboard_metrics_exist() {
     let outputs = dir.path().join("outputs.yaml");
     std::fs::write(
         &outputs,
-        format!("outputs:\n  - name: archive\n    type: file\n    path: {}\n", sink.display()),
+        format!(
+            "outputs:\n  - name: archive\n    type: file\n    path: {}\n",
+            sink.display()
+        ),
     )
     .unwrap();
     let up = Up::start_with(
         &data,
         &rules,
-        &["--outputs".as_ref(), outputs.as_os_str(), "--risk-every".as_ref(), "1".as_ref()],
+        &[
+            "--outputs".as_ref(),
+            outputs.as_os_str(),
+            "--risk-every".as_ref(),
+            "1".as_ref(),
+        ],
     );
     let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
 
@@ -69,7 +77,11 @@ fn alerts_reach_a_file_output_and_the_dashboard_metrics_exist() {
         if let Some(line) = text.lines().find(|l| l.contains("Output marker")) {
             break line.to_string();
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "no notification in {}", sink.display());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no notification in {}",
+            sink.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let n: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -85,7 +97,11 @@ fn alerts_reach_a_file_output_and_the_dashboard_metrics_exist() {
     while started.elapsed() < Duration::from_secs(30) {
         let (status, body) = http_get(&up.http, "/metrics", Some(token.trim()));
         assert_eq!(status, 200);
-        missing = wanted.iter().filter(|name| !body.contains(name.as_str())).cloned().collect();
+        missing = wanted
+            .iter()
+            .filter(|name| !body.contains(name.as_str()))
+            .cloned()
+            .collect();
         if missing.is_empty() {
             break;
         }

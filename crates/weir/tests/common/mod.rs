@@ -87,7 +87,10 @@ pub fn query(data: &std::path::Path, needle: &str) -> Vec<Value> {
 
 /// A plain HTTP/1.1 GET on loopback: (status code, body).
 pub fn http_get(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let auth: Vec<(&str, String)> = token.map(|t| ("Authorization", format!("Bearer {t}"))).into_iter().collect();
+    let auth: Vec<(&str, String)> = token
+        .map(|t| ("Authorization", format!("Bearer {t}")))
+        .into_iter()
+        .collect();
     http(base, "GET", path, &auth, "")
 }
 
