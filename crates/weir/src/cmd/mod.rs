@@ -5,6 +5,7 @@ pub mod alert_flow;
 pub mod alerts;
 pub mod alerts_api;
 pub mod collector;
+pub mod collector_metrics;
 pub mod detection;
 pub mod local_sensor;
 pub mod metrics;
