@@ -32,6 +32,7 @@ pub struct ApiQuery {
     pub user: Option<String>,
     pub exe: Option<String>,
     pub contains: Option<String>,
+    pub seq: Option<u64>,
     pub limit: Option<usize>,
 }
 
@@ -85,6 +86,7 @@ impl ApiQuery {
             user: self.user.clone(),
             exe: self.exe.clone(),
             contains: self.contains.clone(),
+            seq: self.seq,
             limit: Some(self.limit.unwrap_or(100).min(MAX_LIMIT)),
         })
     }

@@ -80,6 +80,20 @@ fn filters_select_exactly_the_matching_events_newest_first() {
     assert_eq!(host, expect(&|e| e.host_id == "db-1"));
     assert_eq!(
         by(EventQuery {
+            host: Some("web-1".into()),
+            seq: Some(42),
+            ..q()
+        }),
+        vec![("web-1".to_string(), 42)],
+        "host and sequence name one event"
+    );
+    assert_eq!(
+        by(EventQuery { seq: Some(7), ..q() }),
+        expect(&|e| e.seq == 7),
+        "a sequence number alone matches it on every host"
+    );
+    assert_eq!(
+        by(EventQuery {
             host: Some("db-1.example".into()),
             ..q()
         }),

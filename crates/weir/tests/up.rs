@@ -39,7 +39,11 @@ fn up_sees_an_exec_with_lineage_alerts_on_it_and_the_log_verifies() {
     let password = data.join("console-admin.password");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&password).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    let accounts = Command::new(WEIR).args(["accounts", "list", "--data"]).arg(&data).output().unwrap();
+    let accounts = Command::new(WEIR)
+        .args(["accounts", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&accounts.stdout).contains(r#""username":"admin","role":"admin""#));
 
     // sh (with the marker in its command line) runs /bin/true with the marker as argument.

@@ -99,6 +99,9 @@ pub struct EventQuery {
     /// Case-insensitive substring of command line, executable, file
     /// path or any value of the event's JSON (not its key names).
     pub contains: Option<String>,
+    /// Only the event with this per-host sequence number (with `host`, at
+    /// most one: how an alert's evidence is looked up).
+    pub seq: Option<u64>,
     /// At most this many events (default 100), newest first.
     pub limit: Option<usize>,
 }
@@ -286,6 +289,10 @@ impl EventIndex {
         if let Some(until) = q.until_unix_ns {
             clauses.push("time_ns <= ?");
             args.push(Box::new(time_key(until)));
+        }
+        if let Some(seq) = q.seq {
+            clauses.push("seq = ?");
+            args.push(Box::new(seq as i64));
         }
         if let Some(host) = q.host.as_deref().filter(|s| !s.is_empty()) {
             clauses.push("(host_id = ? OR host_name = ?)");

@@ -35,6 +35,9 @@ pub struct Args {
     /// Case-insensitive text in the command line, executable, file path or any field.
     #[arg(long)]
     pub contains: Option<String>,
+    /// Only the event with this per-host sequence number (with --host).
+    #[arg(long)]
+    pub seq: Option<u64>,
     /// At most this many events, newest first.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -66,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         user: args.user,
         exe: args.exe,
         contains: args.contains,
+        seq: args.seq,
         limit: Some(args.limit),
     };
     let data = layout::data_dir(args.data.as_deref());

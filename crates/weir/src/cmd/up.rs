@@ -117,7 +117,10 @@ fn first_console_user(data: &std::path::Path) -> anyhow::Result<String> {
     let mut bytes = [0u8; 15];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let password: String = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let password: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     let path = data.join("console-admin.password");
     std::fs::OpenOptions::new()
         .create(true)

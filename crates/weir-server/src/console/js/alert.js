@@ -1,5 +1,5 @@
-// Alert page: facts, evidence events (looked up by host and sequence
-// number around the alert's time), the exec's process lineage, the
+// Alert page: facts, evidence events (looked up exactly by host and
+// sequence number), the exec's process lineage, the
 // evidence-log inclusion proof verified here with SHA-256 per RFC 9162,
 // the triage timeline, state changes, response actions, resolving and
 // suppressing.
@@ -81,18 +81,12 @@ function lineage(e) {
   return items.join("");
 }
 
-async function evidenceEvents(alert, evidence) {
+async function evidenceEvents(evidence) {
+  // Each evidence event exactly, by host and sequence number.
   const found = [];
-  const byHost = new Map();
   for (const ev of evidence) {
-    if (!byHost.has(ev.host_id)) byHost.set(ev.host_id, new Set());
-    byHost.get(ev.host_id).add(Number(ev.seq));
-  }
-  const margin = 5n * 1000000000n;
-  const since = BigInt(alert.first_unix_ns) - margin, until = BigInt(alert.last_unix_ns) + margin;
-  for (const [host, seqs] of byHost) {
-    const { events } = await api(`/api/events?host=${encodeURIComponent(host)}&since_unix_ns=${since}&until_unix_ns=${until}&limit=10000`);
-    for (const e of events) if (seqs.has(Number(e["event.sequence"]))) found.push(e);
+    const { events } = await api(`/api/events?host=${encodeURIComponent(ev.host_id)}&seq=${encodeURIComponent(ev.seq)}&limit=1`);
+    found.push(...events);
   }
   return found;
 }
@@ -130,7 +124,7 @@ async function loadAlert() {
 }
 
 async function loadEvidence(detail) {
-  const events = await evidenceEvents(detail.alert, detail.evidence);
+  const events = await evidenceEvents(detail.evidence);
   rows("evidence", events, (e) => `<tr><td>${esc(eventTime(e))}</td><td>${esc(e["event.sequence"])}</td><td>${esc(e["event.kind"])}</td>
     <td>${eventUser(e)}</td><td>${esc(e["process.pid"] ?? "")}</td><td class="mono">${esc(what(e))}</td><td>${esc(e["evidence.leaf"])}</td></tr>`, 7,
     detail.evidence.length ? "Evidence events not found in the index." : "No evidence recorded.");
