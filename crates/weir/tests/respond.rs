@@ -115,3 +115,104 @@ fn respond_kills_the_matching_process_and_enforce_stops_a_program_at_exec() {
     );
     common::verify(&data);
 }
+
+fn victim_rule(rules: &std::path::Path, id: &str, name: &str) {
+    std::fs::write(
+        rules.join(format!("{name}.yml")),
+        format!(
+            "title: Victim {name}\nid: {id}\nstatus: stable\nlevel: high\n\
+             logsource:\n  product: linux\n  category: process_creation\n\
+             detection:\n  selection:\n    Image|endswith: '/{name}'\n  condition: selection\n\
+             weir:\n  mode: respond\n  respond: [kill_process]\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_budget_of_three_real_kills_trips_the_breaker_and_dry_run_kills_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let name = format!("budget-victim-{}", std::process::id());
+    let victim = dir.path().join(&name);
+    std::fs::copy("/bin/sleep", &victim).unwrap();
+    let rule_id = "7a1e0c52-0d7e-4b7e-9a56-2f0d6c1f3a10";
+    victim_rule(&rules, rule_id, &name);
+    let response = dir.path().join("response.yaml");
+    std::fs::write(&response, "budget: {max_actions: 3, window: 3600}\n").unwrap();
+    let data = dir.path().join("data");
+    let up = common::Up::start_with(&data, &rules, &["--response".as_ref(), response.as_os_str()]);
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+
+    for i in 0..3 {
+        let mut child = Command::new(&victim).arg("30").spawn().unwrap();
+        let status = wait_for(&format!("kill {i}"), Duration::from_secs(15), || {
+            child.try_wait().unwrap()
+        });
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "trigger {i}: {status:?}");
+    }
+    // The fourth trigger spends past the budget: refused, the rule demoted.
+    let mut fourth = Command::new(&victim).arg("30").spawn().unwrap();
+    let breaker = wait_for("the circuit breaker alert", Duration::from_secs(15), || {
+        let (_, body) = http_get(&up.http, "/api/alerts", Some(token.trim()));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule_id"] == "weir-response-circuit-breaker")
+            .cloned()
+    });
+    assert!(breaker["summary"].as_str().unwrap().contains(rule_id), "{breaker}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        fourth.try_wait().unwrap().is_none(),
+        "the fourth victim was killed past the budget"
+    );
+    let _ = fourth.kill();
+    let _ = fourth.wait();
+    let (_, body) = http_get(&up.http, "/api/rules", Some(token.trim()));
+    let rules_now: Value = serde_json::from_str(&body).unwrap();
+    let rule = rules_now["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"]["id"] == rule_id)
+        .unwrap();
+    assert_eq!(rule["mode"], "shadow", "{rule}");
+    assert!(up.stop().success());
+    common::verify(&data);
+
+    // Dry run: the host validates and reports, the victim lives.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let victim = dir.path().join(&name);
+    std::fs::copy("/bin/sleep", &victim).unwrap();
+    victim_rule(&rules, rule_id, &name);
+    let response = dir.path().join("response.yaml");
+    std::fs::write(&response, "dry_run: true\n").unwrap();
+    let data = dir.path().join("data");
+    let up = common::Up::start_with(&data, &rules, &["--response".as_ref(), response.as_os_str()]);
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let mut child = Command::new(&victim).arg("30").spawn().unwrap();
+    let action = wait_for("the dry-run answer", Duration::from_secs(15), || {
+        let (_, body) = http_get(&up.http, "/api/actions", Some(token.trim()));
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["status"] == "dry_run")
+            .cloned()
+    });
+    assert!(
+        action["result"].as_str().unwrap().starts_with("dry-run: would"),
+        "{action}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "dry run killed the process");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up.stop().success());
+}
