@@ -177,6 +177,70 @@ impl Exceptions {
         Ok(all)
     }
 
+    /// What the files under `paths` look like now (names, sizes, times):
+    /// when it changes, the exceptions are reloaded.
+    pub fn signature(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let mut out = Vec::new();
+        for path in paths {
+            for file in yaml_files(path).unwrap_or_default() {
+                let meta = std::fs::metadata(&file).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                out.push((file, len, meta.and_then(|m| m.modified().ok())));
+            }
+        }
+        out
+    }
+
+    /// Every loaded exception.
+    pub fn all(&self) -> impl Iterator<Item = &Exception> {
+        self.by_rule.values().flatten()
+    }
+
+    /// Appends one exception to a YAML file (created if absent), after
+    /// checking that the whole file still parses; written to a temporary
+    /// file and renamed, so a failure never leaves a broken file.
+    pub fn append(path: &Path, e: &Exception) -> Result<(), ExceptionError> {
+        let io = |source| ExceptionError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "exceptions:\n".to_string(),
+            Err(e) => return Err(io(e)),
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let quote = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        text.push_str(&format!(
+            "  - rule: {}\n    reason: {}\n    author: {}\n    where:\n",
+            quote(&e.rule_id),
+            quote(&e.reason),
+            quote(&e.author)
+        ));
+        for (field, values) in &e.conditions {
+            let values: Vec<String> = values.iter().map(|v| quote(v)).collect();
+            text.push_str(&format!("      {}: [{}]\n", quote(field), values.join(", ")));
+        }
+        let parsed = Exceptions::parse(&text, path)?;
+        if !parsed
+            .iter()
+            .any(|p| p.rule_id == e.rule_id && p.conditions == e.conditions)
+        {
+            return Err(ExceptionError::Parse {
+                path: path.to_path_buf(),
+                message: "the new exception did not read back".into(),
+            });
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("yml.tmp");
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
     /// The exception that lets this event through for this rule, if any.
     pub fn covering(&self, rule_id: &str, ecs: &Map<String, Value>) -> Option<&Exception> {
         self.by_rule.get(rule_id)?.iter().find(|e| e.covers(ecs))

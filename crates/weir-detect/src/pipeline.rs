@@ -37,6 +37,9 @@ pub struct DetectConfig {
     pub save_every: Duration,
     /// Known-good activity per rule (kept outside the rules).
     pub exceptions: Exceptions,
+    /// Where `exceptions` came from: re-read when a file there changes
+    /// (checked every few seconds), so new exceptions apply without a restart.
+    pub exception_paths: Vec<PathBuf>,
     /// Guardrails of automated response, and the text they were read from
     /// (part of the policy version recorded with every action).
     pub response: ResponseConfig,
@@ -65,6 +68,7 @@ impl Default for DetectConfig {
             state_path: None,
             save_every: Duration::from_secs(5),
             exceptions: Exceptions::default(),
+            exception_paths: Vec::new(),
             response: ResponseConfig::default(),
             response_text: String::new(),
             hooks: None,
@@ -129,6 +133,8 @@ impl Detector {
                     restore_state(&mut correlator, path);
                 }
                 let exceptions = std::mem::take(&mut config.exceptions);
+                let exception_paths = std::mem::take(&mut config.exception_paths);
+                let exceptions_seen = Exceptions::signature(&exception_paths);
                 let gate = ResponseGate::new(config.response.clone(), String::new());
                 let mut worker = Worker {
                     gate,
@@ -141,6 +147,8 @@ impl Detector {
                     realert_ns,
                     correlator,
                     exceptions,
+                    exception_paths,
+                    exceptions_seen,
                     modes: Default::default(),
                 };
                 worker.refresh_modes();
@@ -232,6 +240,8 @@ struct Worker<'r> {
     realert_ns: u64,
     correlator: Correlator,
     exceptions: Exceptions,
+    exception_paths: Vec<PathBuf>,
+    exceptions_seen: Vec<(PathBuf, u64, Option<SystemTime>)>,
     /// Promote/demote overrides from the alert store, re-read every few seconds.
     modes: std::collections::HashMap<String, RuleMode>,
     gate: ResponseGate,
@@ -582,6 +592,27 @@ impl Worker<'_> {
             Err(e) => tracing::error!("reading rule mode overrides: {e}"),
         }
         self.publish_policy();
+        self.refresh_exceptions();
+    }
+
+    /// Re-reads the exception files when one changed; a file that no longer
+    /// loads keeps the exceptions in force as they were.
+    fn refresh_exceptions(&mut self) {
+        if self.exception_paths.is_empty() {
+            return;
+        }
+        let now = Exceptions::signature(&self.exception_paths);
+        if now == self.exceptions_seen {
+            return;
+        }
+        match Exceptions::load(&self.exception_paths) {
+            Ok(loaded) => {
+                tracing::info!(exceptions = loaded.len(), "rule exceptions reloaded");
+                self.exceptions = loaded;
+                self.exceptions_seen = now;
+            }
+            Err(e) => tracing::error!("exceptions not reloaded, the previous ones stay in force: {e}"),
+        }
     }
 
     /// Recomputes the policy version and the enforcement set from the modes.

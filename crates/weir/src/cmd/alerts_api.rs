@@ -59,6 +59,8 @@ struct Api {
     alerts: PathBuf,
     rules: Arc<Vec<RuleInfo>>,
     control: Arc<std::sync::OnceLock<weir_server::Control>>,
+    /// Exception files and directories; the last is where new ones go.
+    exceptions: Arc<Vec<PathBuf>>,
 }
 
 /// The routes, on the alert store at `alerts` and the loaded `rules`;
@@ -67,6 +69,7 @@ pub fn routes(
     alerts: PathBuf,
     rules: Arc<Vec<RuleInfo>>,
     control: Arc<std::sync::OnceLock<weir_server::Control>>,
+    exceptions: Vec<PathBuf>,
 ) -> Router {
     Router::new()
         .route("/api/alerts", get(list_alerts))
@@ -78,7 +81,13 @@ pub fn routes(
         .route("/api/admin/rules/{id}/mode", post(set_mode))
         .route("/api/actions", get(actions))
         .route("/api/evidence/{leaf}/proof", get(proof))
-        .with_state(Api { alerts, rules, control })
+        .route("/api/exceptions", get(list_exceptions).post(add_exception))
+        .with_state(Api {
+            alerts,
+            rules,
+            control,
+            exceptions: Arc::new(exceptions),
+        })
 }
 
 fn now_ns() -> u64 {
@@ -276,6 +285,84 @@ async fn set_mode(
     {
         Ok(()) => audited(json!({ "rule_id": id, "mode": mode }), format!("rule {id}")),
         Err(r) => r,
+    }
+}
+
+async fn list_exceptions(State(api): State<Api>) -> Response {
+    let paths = api.exceptions.clone();
+    match tokio::task::spawn_blocking(move || weir_detect::Exceptions::load(&paths)).await {
+        Ok(Ok(loaded)) => {
+            let list: Vec<Value> = loaded
+                .all()
+                .map(|e| {
+                    json!({ "rule_id": e.rule_id, "reason": e.reason, "author": e.author,
+                            "where": e.conditions, "origin": e.origin })
+                })
+                .collect();
+            Json(json!({ "exceptions": list })).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewException {
+    rule_id: String,
+    reason: String,
+    /// Field -> the value (or values) of the activity to let through.
+    #[serde(rename = "where")]
+    conditions: std::collections::BTreeMap<String, StringOrMany>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `POST /api/exceptions`: lets known-good activity through a rule from now
+/// on, written to DATA/exceptions/console.yml (kept with the other exception
+/// files, surviving rule updates); detection picks it up within seconds.
+async fn add_exception(
+    State(api): State<Api>,
+    Extension(who): Extension<Principal>,
+    Json(body): Json<NewException>,
+) -> Response {
+    if !api.rules.iter().any(|r| r.id == body.rule_id) {
+        return error(StatusCode::NOT_FOUND, format!("no loaded rule {:?}", body.rule_id));
+    }
+    let conditions: Vec<(String, Vec<String>)> = body
+        .conditions
+        .into_iter()
+        .map(|(field, v)| {
+            let mut values = match v {
+                StringOrMany::One(s) => vec![s],
+                StringOrMany::Many(v) => v,
+            };
+            values.dedup();
+            (field, values)
+        })
+        .collect();
+    let exception = weir_detect::Exception {
+        rule_id: body.rule_id.clone(),
+        reason: body.reason,
+        author: who.actor.clone(),
+        conditions,
+        origin: String::new(),
+    };
+    let Some(dir) = api.exceptions.last().cloned() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "no exceptions directory");
+    };
+    let file = dir.join("console.yml");
+    match tokio::task::spawn_blocking(move || weir_detect::Exceptions::append(&file, &exception)).await {
+        Ok(Ok(())) => audited(
+            json!({ "rule_id": body.rule_id }),
+            format!("exception for rule {}", body.rule_id),
+        ),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

@@ -14,7 +14,14 @@ pub struct DetectionSink(
     pub Detector,
     pub Arc<super::response::CollectorHooks>,
     pub Arc<Vec<super::alerts_api::RuleInfo>>,
+    /// Where exceptions are read from (the last one is DATA/exceptions).
+    pub Vec<PathBuf>,
 );
+
+/// Where exceptions made through the API are written.
+pub fn exceptions_dir(data: &Path) -> PathBuf {
+    data.join("exceptions")
+}
 
 impl weir_server::EventSink for DetectionSink {
     fn events(&self, host_id: &str, leaf: u64, events: &[weir_event::Event]) {
@@ -59,7 +66,11 @@ pub fn start(
         errors = report.errors.len(),
         "detection rules"
     );
-    let exceptions = weir_detect::Exceptions::load(exceptions)?;
+    // Exceptions made from the console or API go to DATA/exceptions.
+    let console_exceptions = exceptions_dir(data);
+    std::fs::create_dir_all(&console_exceptions)?;
+    let exception_paths: Vec<PathBuf> = exceptions.iter().cloned().chain([console_exceptions]).collect();
+    let exceptions = weir_detect::Exceptions::load(&exception_paths)?;
     tracing::info!(exceptions = exceptions.len(), "rule exceptions");
     let (response, response_text) = match response {
         Some(path) => weir_detect::ResponseConfig::load(path)?,
@@ -82,13 +93,14 @@ pub fn start(
     let config = DetectConfig {
         state_path: Some(data.join("correlation.state")),
         exceptions,
+        exception_paths: exception_paths.clone(),
         response,
         response_text,
         hooks: Some(hooks.clone()),
         ..DetectConfig::default()
     };
     let detector = Detector::start(ruleset, &alerts_path(data), config)?;
-    Ok(Arc::new(DetectionSink(detector, hooks, infos)))
+    Ok(Arc::new(DetectionSink(detector, hooks, infos, exception_paths)))
 }
 
 impl DetectionSink {
@@ -107,7 +119,12 @@ pub fn response_path(given: Option<PathBuf>) -> Option<PathBuf> {
 
 /// The detection API routes (alerts, suppressions, rules, actions, proofs).
 pub fn routes(data: &Path, detection: &DetectionSink) -> Router {
-    super::alerts_api::routes(alerts_path(data), detection.2.clone(), detection.1.control())
+    super::alerts_api::routes(
+        alerts_path(data),
+        detection.2.clone(),
+        detection.1.control(),
+        detection.3.clone(),
+    )
 }
 
 /// `/metrics` text source for the collector.

@@ -132,6 +132,12 @@ try {
   await page.click("#suppress-form button");
   await page.waitForFunction(() => /Suppression \d+ created/.test(document.getElementById("suppress-result").textContent), null, { timeout: 15000 });
   step("suppression created from the alert");
+  const exe = await page.inputValue("#except-form input[name=exe]");
+  if (!exe.endsWith("/true")) throw new Error(`the exception form was not filled from the evidence: ${exe}`);
+  await page.fill("#except-form input[name=reason]", "known test marker");
+  await page.click("#except-form button");
+  await page.waitForFunction(() => /Exception added/.test(document.getElementById("except-result").textContent), null, { timeout: 15000 });
+  step("exception added from the alert");
   await shot("05-alert-resolved");
 
   const hostHref = await page.getAttribute("#alert-facts a[href^='/hosts/']", "href");

@@ -2,7 +2,7 @@
 // sequence number), the exec's process lineage, the
 // evidence-log inclusion proof verified here with SHA-256 per RFC 9162,
 // the triage timeline, state changes, response actions, resolving and
-// suppressing.
+// suppressing, and adding an exception for the activity.
 "use strict";
 const alertId = decodeURIComponent(location.pathname.split("/")[2] || "");
 let current = null;
@@ -106,6 +106,7 @@ async function loadAlert() {
   const resolved = ["true_positive", "false_positive", "benign"].includes(a.state);
   $("resolve-panel").hidden = !canWrite || a.mode !== "alert" || resolved;
   $("suppress-panel").hidden = !canWrite;
+  $("except-panel").hidden = !canWrite;
   const form = $("suppress-form");
   if (!form.dataset.filled) {
     form.rule_id.value = a.rule_id; form.group_key.value = a.group_key; form.host_id.value = a.host_id;
@@ -129,6 +130,13 @@ async function loadEvidence(detail) {
     <td>${eventUser(e)}</td><td>${esc(e["process.pid"] ?? "")}</td><td class="mono">${esc(what(e))}</td><td>${esc(e["evidence.leaf"])}</td></tr>`, 7,
     detail.evidence.length ? "Evidence events not found in the index." : "No evidence recorded.");
   const exec = events.find((e) => e["event.kind"] === "exec") || events[0];
+  const ex = $("except-form");
+  if (!ex.dataset.filled) {
+    ex.rule_id.value = current.rule_id;
+    ex.exe.value = (exec && exec["process.executable"]) || "";
+    ex.host.value = (exec && exec["host.name"]) || "";
+    ex.dataset.filled = "yes";
+  }
   $("lineage").innerHTML = exec ? lineage(exec) : `<li class="muted">No process event.</li>`;
   const leaves = [...new Set(detail.evidence.map((e) => e.evidence_leaf).filter((l) => l !== null && l !== undefined))];
   await showProof(leaves);
@@ -158,6 +166,20 @@ $("suppress-form").addEventListener("submit", async (ev) => {
       }),
     });
     $("suppress-result").textContent = `Suppression ${id} created (see Rules).`;
+  } catch (e) { report(e); }
+});
+
+$("except-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const where = {};
+  if (f.exe.value) where["process.executable"] = f.exe.value;
+  if (f.host.value) where["host.name"] = f.host.value;
+  try {
+    await api("/api/exceptions", {
+      method: "POST", body: JSON.stringify({ rule_id: f.rule_id.value, reason: f.reason.value, where }),
+    });
+    $("except-result").textContent = "Exception added: detection applies it within seconds.";
   } catch (e) { report(e); }
 });
 
