@@ -98,7 +98,7 @@ impl Exception {
                 Value::Bool(b) => b.to_string(),
                 _ => return false,
             };
-            accepted.iter().any(|a| *a == text)
+            accepted.contains(&text)
         })
     }
 }

@@ -138,7 +138,7 @@ fn correlation_state_survives_a_restart_of_detection() {
         ..Default::default()
     };
     let load = || {
-        let (rules, report) = weir_rules::RuleSet::load_paths(&[rules_dir.clone()]);
+        let (rules, report) = weir_rules::RuleSet::load_paths(std::slice::from_ref(&rules_dir));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         rules
     };

@@ -166,7 +166,7 @@ impl LocalSensor {
         }
         self.shipper.shutdown(Duration::from_secs(5)).await;
         // Lifts isolation, blocks and enforcement, and detaches its programs.
-        if let Some(responder) = self.responder.take().and_then(|r| Arc::into_inner(r)) {
+        if let Some(responder) = self.responder.take().and_then(Arc::into_inner) {
             let _ = tokio::task::spawn_blocking(move || responder.stop()).await;
         }
     }

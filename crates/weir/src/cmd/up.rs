@@ -87,7 +87,7 @@ async fn up(args: Args) -> anyhow::Result<i32> {
                 );
                 if live {
                     eprint!("\r\x1b[2K{line}");
-                } else if started.elapsed().as_secs() % 60 == 0 {
+                } else if started.elapsed().as_secs().is_multiple_of(60) {
                     eprintln!("{line}");
                 }
             }

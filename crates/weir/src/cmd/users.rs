@@ -38,10 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Cmd::List => {
             super::create_private_dir(&data)?;
             let triage = open(&data)?;
-            println!(
-                "{:<16} {:<24} {:<28} {:<8} {}",
-                "PERSON", "NAME", "LOGINS", "ONCALL", "TOTP"
-            );
+            println!("{:<16} {:<24} {:<28} {:<8} TOTP", "PERSON", "NAME", "LOGINS", "ONCALL");
             for person in directory.people() {
                 let enrolled = triage
                     .totp_enrolled(&person.id)?
