@@ -189,14 +189,7 @@ fn flow(opened: Receiver<Opened>, shared: Arc<Shared>, triage: Option<Arc<Mutex<
 }
 
 fn now_s() -> u64 {
-    now_ns() / 1_000_000_000
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    super::now_ns() / 1_000_000_000
 }
 
 impl Shared {
@@ -236,8 +229,8 @@ impl Shared {
     }
 
     fn transition(&self, alert_id: i64, state: &str, note: &str) {
-        let result =
-            AlertStore::open(&self.alerts).and_then(|mut s| s.transition(alert_id, state, "triage", note, now_ns()));
+        let result = AlertStore::open(&self.alerts)
+            .and_then(|mut s| s.transition(alert_id, state, "triage", note, super::now_ns()));
         if let Err(e) = result {
             tracing::warn!(alert = alert_id, "recording {state}: {e}");
         }
@@ -369,7 +362,7 @@ impl TriageHooks for Shared {
             .and_then(|d| d.get(&grant.person_id))
             .map(|p| p.logins.clone())
             .unwrap_or_default();
-        let now = now_ns();
+        let now = super::now_ns();
         for login in logins {
             let s = NewSuppression {
                 rule_id: grant.rule_id.clone(),

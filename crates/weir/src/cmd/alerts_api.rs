@@ -90,13 +90,6 @@ pub fn routes(
         })
 }
 
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": message.to_string() }))).into_response()
 }
@@ -171,7 +164,7 @@ async fn resolve(
 ) -> Response {
     let actor = who.actor.clone();
     match with_store(&api, move |s| {
-        s.resolve(id, &body.resolution, &actor, &body.note, now_ns())
+        s.resolve(id, &body.resolution, &actor, &body.note, super::now_ns())
     })
     .await
     {
@@ -208,7 +201,7 @@ async fn suppress(
     Extension(who): Extension<Principal>,
     Json(body): Json<NewSuppressionBody>,
 ) -> Response {
-    let now = now_ns();
+    let now = super::now_ns();
     let s = NewSuppression {
         rule_id: body.rule_id,
         group_key: body.group_key.filter(|g| !g.is_empty()),
@@ -226,7 +219,7 @@ async fn suppress(
 
 async fn lift(State(api): State<Api>, Extension(who): Extension<Principal>, Path(id): Path<i64>) -> Response {
     let actor = who.actor.clone();
-    match with_store(&api, move |s| s.lift_suppression(id, &actor, now_ns())).await {
+    match with_store(&api, move |s| s.lift_suppression(id, &actor, super::now_ns())).await {
         Ok(()) => audited(json!({ "lifted": id }), format!("suppression {id}")),
         Err(r) => r,
     }
@@ -279,7 +272,7 @@ async fn set_mode(
     let actor = who.actor.clone();
     let rule = id.clone();
     match with_store(&api, move |s| {
-        s.set_rule_mode(&rule, mode, &actor, &body.note, now_ns())
+        s.set_rule_mode(&rule, mode, &actor, &body.note, super::now_ns())
     })
     .await
     {

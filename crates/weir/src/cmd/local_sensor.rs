@@ -24,13 +24,6 @@ pub struct LocalSensor {
 /// and logged, never blocking the sensor.
 const SIDE_EVENTS: usize = 8192;
 
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 /// Where and how the shipper reaches its collector.
 pub struct Collector {
     pub url: String,
@@ -103,7 +96,7 @@ impl LocalSensor {
                 .spawn(move || {
                     for action in reports {
                         let event = weir_event::Event {
-                            time_unix_ns: now_ns(),
+                            time_unix_ns: super::now_ns(),
                             host_id: host_id.clone(),
                             host_name: host_name.clone(),
                             body: Some(weir_event::event::Body::Action(action)),
@@ -126,7 +119,7 @@ impl LocalSensor {
             };
             weir_hostscan::Scanner::start(config, move |inventory| {
                 let event = weir_event::Event {
-                    time_unix_ns: now_ns(),
+                    time_unix_ns: super::now_ns(),
                     host_id: host_id.clone(),
                     host_name: host_name.clone(),
                     body: Some(weir_event::event::Body::Inventory(inventory)),

@@ -43,13 +43,6 @@ enum Cmd {
     Prometheus,
 }
 
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 fn day(ns: u64) -> String {
     weir_event::ecs::rfc3339_nanos(ns).chars().take(10).collect()
 }
@@ -82,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     let store = RiskStore::open(&risk_path)?;
-    let now = now_ns();
+    let now = super::now_ns();
     match args.cmd {
         None => {
             let db = load_db(&data, &cfg)?;

@@ -30,6 +30,14 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     weir_store::layout::data_dir(flag.as_deref())
 }
 
+/// Now, in nanoseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 /// Creates `dir` (and parents) and makes it readable by its owner only.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;

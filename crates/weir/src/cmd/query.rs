@@ -3,7 +3,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use weir_store::index::{since::parse_since, table, EventIndex, EventQuery};
@@ -46,15 +45,8 @@ pub struct Args {
     pub json: bool,
 }
 
-fn now_unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let now = now_unix_ns();
+    let now = super::now_ns();
     let bound = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<u64>> {
         value
             .as_deref()

@@ -58,7 +58,7 @@ impl ResponseHooks for CollectorHooks {
             return;
         };
         let event = Event {
-            time_unix_ns: now_ns(),
+            time_unix_ns: super::now_ns(),
             body: Some(Body::Action(action)),
             ..Default::default()
         };
@@ -109,11 +109,4 @@ pub fn spawn_enforce_pusher(
             }
         }
     })
-}
-
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }

@@ -98,20 +98,13 @@ impl RiskFlow {
     }
 }
 
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 fn evaluate(
     metrics: &Mutex<RiskMetrics>,
     prometheus: &Mutex<String>,
     alerts_path: &Path,
     flow: &super::alert_flow::AlertFlow,
 ) {
-    let now = now_ns();
+    let now = super::now_ns();
     let tick = {
         let mut m = metrics.lock().unwrap();
         let tick = m.tick(now);
@@ -184,7 +177,7 @@ async fn fleet(State(metrics): State<Arc<Mutex<RiskMetrics>>>) -> Response {
     let result = tokio::task::spawn_blocking(move || {
         let mut m = metrics.lock().unwrap();
         m.reload_vulndb_if_changed()?;
-        m.store().fleet(m.vulndb(), m.config(), now_ns())
+        m.store().fleet(m.vulndb(), m.config(), super::now_ns())
     })
     .await;
     match result {
@@ -199,7 +192,7 @@ async fn host(State(metrics): State<Arc<Mutex<RiskMetrics>>>, UrlPath(host_id): 
     let result = tokio::task::spawn_blocking(move || {
         let mut m = metrics.lock().unwrap();
         m.reload_vulndb_if_changed()?;
-        m.store().host_risk(&id, m.vulndb(), m.config(), now_ns())
+        m.store().host_risk(&id, m.vulndb(), m.config(), super::now_ns())
     })
     .await;
     match result {
@@ -221,7 +214,8 @@ struct SeriesQuery {
 
 async fn series(State(metrics): State<Arc<Mutex<RiskMetrics>>>, Query(q): Query<SeriesQuery>) -> Response {
     let days = q.days.unwrap_or(90).min(3650);
-    let result = tokio::task::spawn_blocking(move || metrics.lock().unwrap().store().series(days, now_ns())).await;
+    let result =
+        tokio::task::spawn_blocking(move || metrics.lock().unwrap().store().series(days, super::now_ns())).await;
     match result {
         Ok(Ok(points)) => Json(json!({ "series": points })).into_response(),
         Ok(Err(e)) => internal(e),
