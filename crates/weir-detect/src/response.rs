@@ -204,7 +204,8 @@ pub struct ResponseGate {
 
 impl ResponseGate {
     pub fn new(config: ResponseConfig, policy: String) -> ResponseGate {
-        let run_id = format!("{:08x}", rand_u32());
+        // Command ids are unique across collector restarts: a random run id.
+        let run_id = format!("{:08x}", rand::random::<u32>());
         ResponseGate {
             config,
             policy,
@@ -342,23 +343,6 @@ impl ResponseGate {
             other => (String::new(), 0, 0, Some(format!("unknown action {other:?}"))),
         }
     }
-}
-
-fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if getrandom(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        return t ^ std::process::id();
-    }
-    u32::from_le_bytes(b)
-}
-
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ impl weir_server::EventSink for PipelineSink {
     }
 }
 
+/// The path given, else the first of `defaults` that exists.
 fn existing(given: Option<PathBuf>, defaults: &[PathBuf]) -> Option<PathBuf> {
     given.or_else(|| defaults.iter().find(|p| p.is_file()).cloned())
 }
@@ -76,7 +77,7 @@ pub async fn start(data: &Path, http: SocketAddr, grpc: SocketAddr, args: Pipeli
     super::create_private_dir(data)?;
     let rules = detection::paths_or_default(args.rules, "rules");
     let exceptions = detection::paths_or_default(args.exceptions, "exceptions");
-    let response = detection::response_path(args.response);
+    let response = existing(args.response, &[PathBuf::from("response.yaml")]);
     let outputs = existing(args.outputs, &[PathBuf::from("outputs.yaml")]);
     let people = existing(
         args.people,

@@ -112,11 +112,6 @@ impl DetectionSink {
     }
 }
 
-/// The response configuration: the path given, else `./response.yaml` when it exists.
-pub fn response_path(given: Option<PathBuf>) -> Option<PathBuf> {
-    given.or_else(|| Some(PathBuf::from("response.yaml")).filter(|p| p.is_file()))
-}
-
 /// The detection API routes (alerts, suppressions, rules, actions, proofs).
 pub fn routes(data: &Path, detection: &DetectionSink) -> Router {
     super::alerts_api::routes(
