@@ -62,6 +62,16 @@ impl Control {
         self.shared.host_summaries()
     }
 
+    /// When a host enrolled (the collector's first sighting of it).
+    pub fn enrolled_unix_ns(&self, host_id: &str) -> Option<u64> {
+        self.shared
+            .hosts
+            .read()
+            .unwrap()
+            .get(host_id)
+            .map(|h| h.record.enrolled_unix_ns)
+    }
+
     /// Hosts whose stream is open now.
     pub fn connected_hosts(&self) -> Vec<String> {
         self.shared.commands.lock().unwrap().keys().cloned().collect()

@@ -47,6 +47,8 @@ pub use config::{EventSink, MetricsSource, ServerConfig};
 pub use control::Control;
 pub use error::ServerError;
 pub use ingest::valid_host_id;
+/// Escapes a Prometheus label value (`\`, `"`, newlines).
+pub use metrics::escape as prometheus_label;
 pub use state::HostRecord;
 
 /// `host.id` of the events the collector itself produces (integrity problems,

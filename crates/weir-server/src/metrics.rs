@@ -30,7 +30,7 @@ struct Histogram {
     sum: f64,
 }
 
-fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

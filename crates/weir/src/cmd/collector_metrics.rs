@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 use weir_detect::AlertStore;
+use weir_server::prometheus_label as label;
 
 use super::detection::{alerts_path, DetectionSink};
 
@@ -25,11 +26,6 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: impl In
 
 fn one(value: f64) -> [(String, f64); 1] {
     [(String::new(), value)]
-}
-
-/// A Prometheus label value with `\`, `"` and newlines escaped.
-pub fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// The text for one scrape.

@@ -46,14 +46,7 @@ impl RiskFlow {
         if !has_inventory {
             return;
         }
-        let enrolled = control
-            .and_then(|c| {
-                c.hosts()
-                    .into_iter()
-                    .find(|h| h["host_id"] == host_id)
-                    .and_then(|h| h["enrolled_unix_ns"].as_u64())
-            })
-            .unwrap_or(0);
+        let enrolled = control.and_then(|c| c.enrolled_unix_ns(host_id)).unwrap_or(0);
         self.sink.observe_enrolled(host_id, enrolled, events);
     }
 
