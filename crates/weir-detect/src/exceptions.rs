@@ -342,5 +342,37 @@ exceptions:
             let text = format!("exceptions:\n  - rule: '{rule}'\n    reason: x\n    author: y\n    where:\n      '{field}': {value:?}\n");
             let _ = Exceptions::parse(&text, Path::new("p.yml"));
         }
+
+        /// What the API appends (text from the outside: reasons, fields,
+        /// values with quotes, newlines, YAML syntax) reads back as exactly
+        /// that one exception, never as something injected.
+        #[test]
+        fn appended_exceptions_read_back_exactly(
+            reason in "\\PC{1,40}",
+            field in "\\PC{1,16}",
+            values in proptest::collection::vec("\\PC{0,20}", 1..3),
+            author in "[a-z]{1,8}",
+        ) {
+            proptest::prop_assume!(!reason.trim().is_empty());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("console.yml");
+            let e = Exception {
+                rule_id: "r1".into(),
+                reason: reason.clone(),
+                author: author.clone(),
+                conditions: vec![(field.clone(), values.clone())],
+                origin: String::new(),
+            };
+            Exceptions::append(&path, &e).unwrap();
+            Exceptions::append(&path, &e).unwrap();
+            let loaded = Exceptions::load(&[path]).unwrap();
+            proptest::prop_assert_eq!(loaded.len(), 2);
+            for got in loaded.all() {
+                proptest::prop_assert_eq!(&got.rule_id, "r1");
+                proptest::prop_assert_eq!(&got.reason, &reason);
+                proptest::prop_assert_eq!(&got.author, &author);
+                proptest::prop_assert_eq!(&got.conditions, &vec![(field.clone(), values.clone())]);
+            }
+        }
     }
 }
