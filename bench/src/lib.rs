@@ -1,1 +1,3 @@
 //! Benchmarks live in src/bin/*.rs
+
+pub mod empty_probes;

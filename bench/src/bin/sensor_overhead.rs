@@ -1,6 +1,8 @@
 //! Sensor overhead: throughput of exec, open/close (unwatched and watched)
-//! and loopback TCP connect loops with no monitoring, with the Weir sensor
-//! (events drained and discarded) and with auditd carrying equivalent rules.
+//! and loopback TCP connect loops with no monitoring, with empty programs on
+//! the sensor's attach points (the floor any tracepoint-based sensor pays on
+//! this kernel), with the Weir sensor (events drained and discarded) and with
+//! auditd carrying equivalent rules.
 //! Runs are interleaved (A B C A B C ...) and the table shows median ratios
 //! against the baseline, drops, the sensor's CPU per 100k events and its peak
 //! RSS. Run as root: `cargo run --release -p weir-bench --bin sensor_overhead`.
@@ -11,6 +13,7 @@
 //! Sensor settings under test: `FILE_REPEAT_MS` (window of the kernel's
 //! folding of repeated file operations; 0 sends every one; default the
 //! sensor's) and `RESOLVE_OPENED=0` (no check of opened files' real paths).
+//! `WORKLOADS=open-unwatched,connect` runs only those workloads.
 
 use std::io::Write;
 use std::process::Command;
@@ -18,13 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use weir_bench::empty_probes::EmptyProbes;
 use weir_event::event::Body;
 use weir_sensor::{Sensor, SensorConfig};
 
 const WATCHED: &str = "/etc/weir-bench-watched";
 const UNWATCHED: &str = "/tmp/weir-bench-unwatched";
 const WORKLOADS: [&str; 4] = ["exec", "open-unwatched", "open-watched", "connect"];
-const MODES: [&str; 3] = ["baseline", "weir", "auditd"];
+const MODES: [&str; 4] = ["baseline", "hooks", "weir", "auditd"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -37,6 +41,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
+    let only = std::env::var("WORKLOADS").ok();
+    let workloads: Vec<&str> = WORKLOADS
+        .into_iter()
+        .filter(|w| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *w)))
+        .collect();
     let audit = Audit::available();
     if !audit {
         eprintln!("auditd/auditctl not found: the auditd column is skipped (apt-get install auditd)");
@@ -50,7 +59,7 @@ fn main() {
                 continue;
             }
             let guard = Mode::enter(mode);
-            for w in WORKLOADS {
+            for &w in &workloads {
                 let before = guard.events();
                 let ops = run_worker(w, run_ms);
                 if let Mode::Weir(s) = &guard {
@@ -72,17 +81,19 @@ fn main() {
 
     println!("sensor overhead: median ops/s over {rounds} interleaved rounds of {run_ms} ms, ratio vs baseline");
     println!(
-        "{:<16} {:>14} {:>14} {:>8} {:>14} {:>8}",
-        "workload", "baseline/s", "weir/s", "weir x", "auditd/s", "audit x"
+        "{:<16} {:>12} {:>8} {:>12} {:>8} {:>12} {:>8}",
+        "workload", "baseline/s", "hooks x", "weir/s", "weir x", "auditd/s", "audit x"
     );
-    for w in WORKLOADS {
+    for &w in &workloads {
         let base = median(&results[&(w, "baseline")]);
+        let hooks = median(&results[&(w, "hooks")]);
         let we = median(&results[&(w, "weir")]);
         let au = results.get(&(w, "auditd")).map(|v| median(v));
         println!(
-            "{:<16} {:>14.0} {:>14.0} {:>8.3} {:>14} {:>8}",
+            "{:<16} {:>12.0} {:>8.3} {:>12.0} {:>8.3} {:>12} {:>8}",
             w,
             base,
+            hooks / base,
             we,
             we / base,
             au.map(|a| format!("{a:.0}")).unwrap_or("-".into()),
@@ -264,6 +275,7 @@ fn peak_rss() -> u64 {
 
 enum Mode {
     Baseline,
+    Hooks(#[allow(dead_code)] EmptyProbes),
     Weir(RunningSensor),
     Auditd(#[allow(dead_code)] Audit),
 }
@@ -272,6 +284,11 @@ impl Mode {
     fn enter(mode: &str) -> Mode {
         match mode {
             "baseline" => Mode::Baseline,
+            "hooks" => {
+                let probes = EmptyProbes::attach().expect("attaching empty programs (root?)");
+                eprintln!("empty programs on {} attach points", probes.attached);
+                Mode::Hooks(probes)
+            }
             "weir" => Mode::Weir(RunningSensor::start()),
             _ => Mode::Auditd(Audit::start()),
         }

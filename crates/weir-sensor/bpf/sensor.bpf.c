@@ -1109,12 +1109,28 @@ static long top_step(u64 i, struct topwalk *w)
 // HZ=250; the move itself is a watched rename).
 #define DIR_VERDICT_JIFFIES 64
 
+// Per CPU and direct-mapped (a slot per dentry hash, last writer wins):
+// the lookup is an array index the verifier inlines, with no hashing helper
+// or lock on the hot path of every write-open.
+#define DIR_SLOTS 128
+
+struct dir_verdicts {
+	u64 dir[DIR_SLOTS];
+	u64 until[DIR_SLOTS];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u64);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct dir_verdicts);
 } dir_unwatched SEC(".maps");
+
+static __always_inline u32 dir_slot(u64 dir)
+{
+	// dentries are 192-byte slab objects: the low bits carry no information.
+	return (u32)((dir >> 6) ^ (dir >> 13)) & (DIR_SLOTS - 1);
+}
 
 // Exit of a successful open whose name was not watched: the name may have
 // gone through a symlink (or a bind mount) to a watched file. Rebuilds the
@@ -1132,8 +1148,9 @@ static __noinline int opened_watched(long fd, u64 flags, u32 mode, s32 dfd)
 		return 0;
 	u64 dir = (u64)BPF_CORE_READ(fp.dentry, d_parent);
 	u64 now = bpf_jiffies64();
-	u64 *until = bpf_map_lookup_elem(&dir_unwatched, &dir);
-	if (until && now < *until)
+	struct dir_verdicts *dv = bpf_map_lookup_elem(&dir_unwatched, &zero);
+	u32 slot = dir_slot(dir);
+	if (dv && dv->dir[slot] == dir && now < dv->until[slot])
 		return 0;
 	// First two bytes of the top directory's name, before copying anything.
 	struct topwalk t = {
@@ -1155,9 +1172,9 @@ static __noinline int opened_watched(long fd, u64 flags, u32 mode, s32 dfd)
 	bpf_probe_read_kernel(two, sizeof(two), BPF_CORE_READ(top, d_name.name));
 	u8 b2 = two[1] ? two[1] : (t.top != fp.dentry ? '/' : 0);
 	if (!first2_bits(two[0], b2)) {
-		if (t.top != fp.dentry) {
-			u64 exp = now + DIR_VERDICT_JIFFIES;
-			bpf_map_update_elem(&dir_unwatched, &dir, &exp, BPF_ANY);
+		if (t.top != fp.dentry && dv) {
+			dv->dir[slot] = dir;
+			dv->until[slot] = now + DIR_VERDICT_JIFFIES;
 		}
 		return 0;
 	}

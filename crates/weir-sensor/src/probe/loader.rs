@@ -101,12 +101,8 @@ pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError
         let name = name.to_string();
         match prog {
             Program::BtfTracePoint(p) => {
-                let tp = match name.as_str() {
-                    "on_exec" => "sched_process_exec",
-                    "on_fork" => "sched_process_fork",
-                    "on_exit" => "sched_process_exit",
-                    other => return Err(SensorError::Load(format!("unexpected BTF program {other}"))),
-                };
+                let tp = btf_tracepoint_of(&name)
+                    .ok_or_else(|| SensorError::Load(format!("unexpected BTF program {name}")))?;
                 attach_btf(p, tp, &btf).map_err(|e| SensorError::Attach(name.clone(), e))?;
                 attached.push(name);
             }
@@ -147,6 +143,17 @@ pub fn load(config: &SensorConfig, self_tgid: u32) -> Result<Loaded, SensorError
         attached,
         skipped,
     })
+}
+
+/// The scheduler tracepoint a BTF-typed program of the object attaches to
+/// (syscall programs are named after their tracepoint).
+pub fn btf_tracepoint_of(program: &str) -> Option<&'static str> {
+    match program {
+        "on_exec" => Some("sched_process_exec"),
+        "on_fork" => Some("sched_process_fork"),
+        "on_exit" => Some("sched_process_exit"),
+        _ => None,
+    }
 }
 
 fn missing(map: &str) -> SensorError {
