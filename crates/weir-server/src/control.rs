@@ -25,7 +25,7 @@ impl Control {
     /// Queues a command on a host's stream; fails at once if the host is
     /// not connected or its stream is backed up (never blocks).
     pub fn try_send_command(&self, host_id: &str, command: Command) -> Result<(), ServerError> {
-        let tx = self.shared.commands.lock().unwrap().get(host_id).cloned();
+        let tx = self.shared.commands.lock().unwrap().get(host_id).map(|s| s.tx.clone());
         let Some(tx) = tx else {
             return Err(ServerError::NotConnected(host_id.to_string()));
         };
@@ -72,8 +72,17 @@ impl Control {
             .map(|h| h.record.enrolled_unix_ns)
     }
 
-    /// Hosts whose stream is open now.
-    pub fn connected_hosts(&self) -> Vec<String> {
-        self.shared.commands.lock().unwrap().keys().cloned().collect()
+    /// Open streams as (host, stream number): the number changes whenever a
+    /// host reconnects, even when its old stream was never seen to close
+    /// (a host that rebooted without a FIN), so per-stream state such as a
+    /// pushed enforcement set can be sent again.
+    pub fn connections(&self) -> Vec<(String, u64)> {
+        self.shared
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(host, s)| (host.clone(), s.connection))
+            .collect()
     }
 }

@@ -341,7 +341,16 @@ async fn session(shared: Arc<Shared>, mut inbound: Streaming<SensorMessage>, tx:
     if tx.send(down(Down::Welcome(welcome))).await.is_err() {
         return;
     }
-    shared.commands.lock().unwrap().insert(host_id.clone(), tx.clone());
+    let connection = shared
+        .next_connection
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.commands.lock().unwrap().insert(
+        host_id.clone(),
+        crate::HostStream {
+            tx: tx.clone(),
+            connection,
+        },
+    );
     tracing::info!(%host_id, next_index = head.next_index, "sensor stream open");
 
     // Answers leave in the order the batches arrived.
@@ -443,7 +452,10 @@ async fn session(shared: Arc<Shared>, mut inbound: Streaming<SensorMessage>, tx:
     drop(pending_tx);
     let _ = responder.await;
     let mut commands = shared.commands.lock().unwrap();
-    if commands.get(&host_id).is_some_and(|current| current.same_channel(&tx)) {
+    if commands
+        .get(&host_id)
+        .is_some_and(|current| current.connection == connection)
+    {
         commands.remove(&host_id);
     }
     tracing::info!(%host_id, "sensor stream closed");

@@ -77,6 +77,13 @@ pub(crate) struct HostLive {
 }
 
 /// State shared by the gRPC service, the HTTP API and the worker threads.
+/// A connected host's command channel, with the number of the stream it
+/// belongs to.
+pub(crate) struct HostStream {
+    pub(crate) tx: mpsc::Sender<Result<CollectorMessage, tonic::Status>>,
+    pub(crate) connection: u64,
+}
+
 pub struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) hosts: RwLock<HashMap<String, HostEntry>>,
@@ -86,7 +93,11 @@ pub struct Shared {
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) reader: Arc<Mutex<EventIndex>>,
     pub(crate) auth: Arc<auth::AuthState>,
-    pub(crate) commands: Mutex<HashMap<String, mpsc::Sender<Result<CollectorMessage, tonic::Status>>>>,
+    /// The open stream of each connected host.
+    pub(crate) commands: Mutex<HashMap<String, HostStream>>,
+    /// Numbers streams as they open, so a reconnect is told apart from a
+    /// stream that stayed open.
+    pub(crate) next_connection: std::sync::atomic::AtomicU64,
     pub(crate) enroll_lock: tokio::sync::Mutex<()>,
     /// Becomes true at shutdown: sessions end, so listeners can drain.
     pub(crate) stopping: watch::Receiver<bool>,
@@ -256,6 +267,7 @@ impl Server {
             reader: Arc::new(Mutex::new(reader)),
             auth: Arc::new(auth_state),
             commands: Mutex::new(HashMap::new()),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
             enroll_lock: tokio::sync::Mutex::new(()),
             stopping: stop_rx.clone(),
             unauthenticated: Mutex::new((std::time::Instant::now(), 0)),
@@ -502,7 +514,7 @@ impl ServerHandle {
     /// Sends a response command down a connected host's stream. The
     /// sensor's CommandResult is recorded as an `action` event.
     pub async fn send_command(&self, host_id: &str, command: Command) -> Result<(), ServerError> {
-        let tx = self.shared.commands.lock().unwrap().get(host_id).cloned();
+        let tx = self.shared.commands.lock().unwrap().get(host_id).map(|s| s.tx.clone());
         let Some(tx) = tx else {
             return Err(ServerError::NotConnected(host_id.to_string()));
         };

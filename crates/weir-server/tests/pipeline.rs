@@ -239,3 +239,49 @@ async fn outage_is_spooled_then_loss_is_reported_and_the_producer_never_blocks()
     let seqs = evidence_seqs(&data, "h1");
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
 }
+
+/// A host that comes back before its old stream is seen to close (a reboot
+/// with no FIN) gets a new stream number, so per-stream state such as the
+/// enforcement set is pushed again; the old stream closing later leaves the
+/// new one registered, and commands reach the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_is_a_new_stream_even_before_the_old_one_closes() {
+    use weir_event::collector_message::Msg as Down;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data")).await;
+    let (url, ca) = (server.grpc_url(), server.ca_pem().to_string());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    enroll(&url, &ca, &server.create_enroll_token().unwrap(), "host-r", &key)
+        .await
+        .unwrap();
+    let control = server.control();
+    let number = |c: &weir_server::Control| c.connections().into_iter().find(|(h, _)| h == "host-r").map(|(_, n)| n);
+
+    let (old, welcome) = RawStream::hello(&url, &ca, "host-r", &key).await;
+    assert!(matches!(welcome, Some(Down::Welcome(_))), "{welcome:?}");
+    let first = number(&control).expect("host-r connected");
+
+    let (mut new, welcome) = RawStream::hello(&url, &ca, "host-r", &key).await;
+    assert!(matches!(welcome, Some(Down::Welcome(_))), "{welcome:?}");
+    let second = number(&control).expect("host-r still connected");
+    assert_ne!(first, second, "a reconnect must get a new stream number");
+
+    drop(old);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        number(&control),
+        Some(second),
+        "the old stream closing must not unregister the new one"
+    );
+    let command = weir_event::Command {
+        command_id: "c1".into(),
+        action: "enforce_set".into(),
+        target: "host-r".into(),
+        ..Default::default()
+    };
+    control.try_send_command("host-r", command).unwrap();
+    match new.next().await {
+        Some(Down::Command(c)) => assert_eq!(c.command_id, "c1"),
+        other => panic!("expected the command on the new stream, got {other:?}"),
+    }
+}

@@ -81,15 +81,17 @@ pub fn spawn_enforce_pusher(
     detection: Arc<super::detection::DetectionSink>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pushed: HashMap<String, String> = HashMap::new();
+        // (host, stream number) -> the payload that stream was sent.
+        let mut pushed: HashMap<(String, u64), String> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
             let set = detection.0.enforce_set();
-            let connected = control.connected_hosts();
-            pushed.retain(|host, _| connected.contains(host));
-            for host in connected {
-                if pushed.get(&host) == Some(&set.payload) {
+            let connected = control.connections();
+            pushed.retain(|stream, _| connected.contains(stream));
+            for (host, connection) in connected {
+                let stream = (host.clone(), connection);
+                if pushed.get(&stream) == Some(&set.payload) {
                     continue;
                 }
                 let command = Command {
@@ -102,7 +104,7 @@ pub fn spawn_enforce_pusher(
                 };
                 match control.try_send_command(&host, command) {
                     Ok(()) => {
-                        pushed.insert(host, set.payload.clone());
+                        pushed.insert(stream, set.payload.clone());
                     }
                     Err(e) => tracing::debug!(host = %host, "enforcement set not pushed yet: {e}"),
                 }
