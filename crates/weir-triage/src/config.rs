@@ -1,5 +1,5 @@
 //! Triage settings: answer deadlines per severity, attempt limits, the
-//! suppression cap, link lifetime and the base URL links are built on.
+//! suppression cap and the base URL links are built on.
 
 use std::time::Duration;
 
@@ -68,8 +68,6 @@ pub struct TriageConfig {
     pub max_attempts_per_minute: u32,
     /// Longest suppression an authenticated yes may create.
     pub suppression_max_ttl: Duration,
-    /// How long a link can be opened (the answer deadline is usually shorter).
-    pub link_ttl: Duration,
     /// Where the collector's public triage route is reached, e.g. `https://weir.example.com`.
     pub public_base_url: String,
     /// Signs link tokens and form nonces.
@@ -83,14 +81,13 @@ pub struct TriageConfig {
 
 impl TriageConfig {
     /// Defaults: deadlines critical 5 min, high 30 min, medium 4 h, low 24 h;
-    /// 3 failed codes; 5 attempts a minute; suppressions up to 7 days; links live 24 h.
+    /// 3 failed codes; 5 attempts a minute; suppressions up to 7 days.
     pub fn new(public_base_url: impl Into<String>, link_key: LinkKey) -> TriageConfig {
         TriageConfig {
             deadlines: Deadlines::default(),
             max_failed_codes: 3,
             max_attempts_per_minute: 5,
             suppression_max_ttl: Duration::from_secs(7 * 86_400),
-            link_ttl: Duration::from_secs(24 * 3600),
             public_base_url: public_base_url.into(),
             link_key,
             totp_issuer: "Weir".into(),

@@ -44,9 +44,6 @@ pub enum TriageError {
     /// The link token is malformed, forged or names no request.
     #[error("this link is not valid")]
     BadToken,
-    /// The link is past its lifetime.
-    #[error("this link has expired")]
-    TokenExpired,
     /// The question was already answered (or escalated): links are single-use.
     #[error("this alert was already answered or escalated ({state}); the link cannot be used again")]
     TokenUsed { state: String },

@@ -129,7 +129,7 @@ fn error_page(error: &TriageError) -> Response {
     let status = match error {
         TriageError::BadToken => StatusCode::NOT_FOUND,
         TriageError::TokenUsed { .. } => StatusCode::CONFLICT,
-        TriageError::TokenExpired | TriageError::DeadlinePassed => StatusCode::GONE,
+        TriageError::DeadlinePassed => StatusCode::GONE,
         TriageError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         TriageError::BadFormNonce => StatusCode::FORBIDDEN,
         TriageError::Invalid(_) => StatusCode::BAD_REQUEST,

@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS requests (
     person_id TEXT NOT NULL,
     created INTEGER NOT NULL,
     deadline INTEGER NOT NULL,
-    link_expires INTEGER NOT NULL,
     state TEXT NOT NULL,
     failed_codes INTEGER NOT NULL DEFAULT 0,
     rate_limited INTEGER NOT NULL DEFAULT 0,
@@ -74,6 +73,9 @@ CREATE TABLE IF NOT EXISTS totp_audit (
 );
 ";
 
+/// `requests` columns of earlier versions, dropped on open.
+const RETIRED_COLUMNS: &[&str] = &["link_expires"];
+
 /// Escalations handed out per [`Triage::due`] call (the rest wait for the next call).
 const DUE_BATCH: usize = 1000;
 /// Longest user agent kept.
@@ -93,7 +95,6 @@ struct Row {
     person_id: String,
     created: u64,
     deadline: u64,
-    link_expires: u64,
     state: String,
     failed_codes: u32,
     confirmed_step: Option<u64>,
@@ -101,7 +102,7 @@ struct Row {
 }
 
 const ROW_COLUMNS: &str = "id, alert_id, rule_id, rule_title, severity, host_id, host_name, host_addresses, summary,
-    person_id, created, deadline, link_expires, state, failed_codes, confirmed_step, suppressed_until";
+    person_id, created, deadline, state, failed_codes, confirmed_step, suppressed_until";
 
 fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let addresses: String = r.get(7)?;
@@ -118,11 +119,10 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         person_id: r.get(9)?,
         created: r.get::<_, i64>(10)? as u64,
         deadline: r.get::<_, i64>(11)? as u64,
-        link_expires: r.get::<_, i64>(12)? as u64,
-        state: r.get(13)?,
-        failed_codes: r.get(14)?,
-        confirmed_step: r.get::<_, Option<i64>>(15)?.map(|s| s as u64),
-        suppressed_until: r.get::<_, Option<i64>>(16)?.map(|s| s as u64),
+        state: r.get(12)?,
+        failed_codes: r.get(13)?,
+        confirmed_step: r.get::<_, Option<i64>>(14)?.map(|s| s as u64),
+        suppressed_until: r.get::<_, Option<i64>>(15)?.map(|s| s as u64),
     })
 }
 
@@ -221,6 +221,7 @@ impl Triage {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.execute_batch(SCHEMA)?;
+        drop_retired_columns(&conn)?;
         Ok(Triage { conn, config })
     }
 
@@ -250,7 +251,7 @@ impl Triage {
         }
         // A row without a usable link: no token is ever issued for it.
         let (id, _) = self.config.link_key.new_link(alert.alert_id, &alert.person_id);
-        insert_request(&tx, &id, alert, now, now, now, "no_actor")?;
+        insert_request(&tx, &id, alert, now, now, "no_actor")?;
         add_timeline(
             &tx,
             alert.alert_id,
@@ -287,9 +288,8 @@ impl Triage {
             .deadlines
             .for_severity(Severity::from_level(&alert.severity));
         let deadline = now.saturating_add(secs(answer_within));
-        let link_expires = now.saturating_add(secs(self.config.link_ttl.max(answer_within)));
         let (id, token) = self.config.link_key.new_link(alert.alert_id, &alert.person_id);
-        insert_request(&tx, &id, alert, now, deadline, link_expires, "pending")?;
+        insert_request(&tx, &id, alert, now, deadline, "pending")?;
         let enrolled = enrolled_at(&tx, &alert.person_id)?.is_some();
         let mut detail = format!(
             "asked {}; answer due within {} s",
@@ -343,8 +343,8 @@ impl Triage {
     }
 
     /// Records an answer and moves the request on. Refused (with nothing
-    /// recorded beyond a counter) for a bad, used or expired link or past the
-    /// attempt rate limit; past the deadline the alert escalates instead.
+    /// recorded beyond a counter) for a bad or used link or past the attempt
+    /// rate limit; past the deadline the alert escalates instead.
     pub fn answer(&mut self, token: &str, answer: &Answer, now: u64) -> Result<Outcome, TriageError> {
         let max_failed = self.config.max_failed_codes.max(1);
         let max_per_minute = i64::from(self.config.max_attempts_per_minute.max(1));
@@ -358,9 +358,6 @@ impl Triage {
             escalate_unanswered(&tx, &row, now)?;
             tx.commit()?;
             return Err(TriageError::DeadlinePassed);
-        }
-        if now > row.link_expires {
-            return Err(TriageError::TokenExpired);
         }
         let recent: i64 = tx.query_row(
             "SELECT count(*) FROM timeline WHERE alert_id = ?1 AND at > ?2
@@ -617,7 +614,6 @@ fn insert_request(
     alert: &TriageAlert,
     now: u64,
     deadline: u64,
-    link_expires: u64,
     state: &str,
 ) -> Result<(), TriageError> {
     let addresses: Vec<String> = alert
@@ -627,8 +623,8 @@ fn insert_request(
         .collect();
     tx.execute(
         "INSERT INTO requests (id, alert_id, rule_id, rule_title, severity, host_id, host_name, host_addresses,
-             summary, person_id, created, deadline, link_expires, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             summary, person_id, created, deadline, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             id,
             alert.alert_id,
@@ -642,10 +638,26 @@ fn insert_request(
             alert.person_id,
             now as i64,
             deadline as i64,
-            link_expires as i64,
             state
         ],
     )?;
+    Ok(())
+}
+
+/// Drops `requests` columns that databases made by earlier versions carry and
+/// nothing uses any more (`link_expires` is NOT NULL without a default, so
+/// inserts would fail while it is there).
+fn drop_retired_columns(conn: &Connection) -> Result<(), TriageError> {
+    for column in RETIRED_COLUMNS {
+        let present: i64 = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('requests') WHERE name = ?1",
+            [column],
+            |r| r.get(0),
+        )?;
+        if present > 0 {
+            conn.execute_batch(&format!("ALTER TABLE requests DROP COLUMN {column}"))?;
+        }
+    }
     Ok(())
 }
 

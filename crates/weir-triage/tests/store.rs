@@ -257,3 +257,40 @@ fn alert_without_a_person_escalates_at_once_and_only_once() {
     assert!(timeline[0].detail.contains("loginuid 4242"), "{timeline:?}");
     assert_eq!(timeline[1].kind, "escalated");
 }
+
+#[test]
+fn database_from_an_earlier_version_loses_its_retired_columns_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("triage.db");
+    {
+        // The requests table as earlier versions created it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE requests (
+                id TEXT PRIMARY KEY, alert_id INTEGER NOT NULL UNIQUE, rule_id TEXT NOT NULL,
+                rule_title TEXT NOT NULL, severity TEXT NOT NULL, host_id TEXT NOT NULL,
+                host_name TEXT NOT NULL, host_addresses TEXT NOT NULL, summary TEXT NOT NULL,
+                person_id TEXT NOT NULL, created INTEGER NOT NULL, deadline INTEGER NOT NULL,
+                link_expires INTEGER NOT NULL, state TEXT NOT NULL,
+                failed_codes INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,
+                confirmed_step INTEGER, suppressed_until INTEGER
+            );",
+        )
+        .unwrap();
+    }
+    let mut triage = Triage::open(&path, config(dir.path())).unwrap();
+    let request = triage.request(&alert(1, "critical", vec![]), T0).unwrap();
+    assert_eq!(triage.view(&request.token).unwrap().deadline, T0 + 300);
+    drop(triage);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('requests')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "link_expires"), "{columns:?}");
+    // Reopening a database already without them is fine too.
+    Triage::open(&path, config(dir.path())).unwrap();
+}
