@@ -588,7 +588,7 @@ impl Triage {
             person_id: person_id.to_string(),
             terminal_qr: crate::qr::terminal_qr(&otpauth_uri),
             otpauth_uri,
-            secret_base32: totp::base32_encode(&secret),
+            secret_base32: totp::secret_base32(&secret),
             replaced,
         })
     }

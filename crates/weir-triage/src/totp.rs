@@ -3,7 +3,7 @@
 //! Which step a code matched is returned so the store can refuse replays.
 
 use rand::RngCore;
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Secret, TOTP};
 
 pub const STEP_SECS: u64 = 30;
 pub const DIGITS: usize = 6;
@@ -68,7 +68,7 @@ pub fn match_code(secret: &[u8], code: &str, now: u64) -> CodeMatch {
 
 /// The `otpauth://totp/...` URI authenticator apps enroll from.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
-    let secret = base32_encode(secret);
+    let secret = secret_base32(secret);
     let issuer_enc = percent_encode(issuer);
     format!(
         "otpauth://totp/{issuer_enc}:{}?secret={secret}&issuer={issuer_enc}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
@@ -76,20 +76,12 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     )
 }
 
-/// RFC 4648 base32 without padding (what authenticator apps expect).
-pub fn base32_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    for chunk in bytes.chunks(5) {
-        let mut buf = [0u8; 5];
-        buf[..chunk.len()].copy_from_slice(chunk);
-        let bits = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
-        let chars = (chunk.len() * 8).div_ceil(5);
-        for i in 0..chars {
-            out.push(ALPHABET[((bits >> (35 - 5 * i)) & 31) as usize] as char);
-        }
-    }
-    out
+/// The secret in RFC 4648 base32 without padding (what authenticator apps expect).
+pub fn secret_base32(secret: &[u8]) -> String {
+    let Secret::Encoded(encoded) = Secret::Raw(secret.to_vec()).to_encoded() else {
+        unreachable!("Secret::to_encoded always returns Secret::Encoded")
+    };
+    encoded
 }
 
 fn percent_encode(s: &str) -> String {
@@ -139,17 +131,6 @@ mod tests {
         }
         assert_eq!(match_code(&secret, "12345", now), CodeMatch::Malformed);
         assert_eq!(match_code(&secret, "12a456", now), CodeMatch::Malformed);
-    }
-
-    #[test]
-    fn base32_matches_rfc4648() {
-        assert_eq!(base32_encode(b""), "");
-        assert_eq!(base32_encode(b"f"), "MY");
-        assert_eq!(base32_encode(b"foobar"), "MZXW6YTBOI");
-        assert_eq!(
-            base32_encode(b"12345678901234567890"),
-            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-        );
     }
 
     #[test]
