@@ -25,14 +25,10 @@ impl Control {
     /// Queues a command on a host's stream; fails at once if the host is
     /// not connected or its stream is backed up (never blocks).
     pub fn try_send_command(&self, host_id: &str, command: Command) -> Result<(), ServerError> {
-        let tx = self.shared.commands.lock().unwrap().get(host_id).map(|s| s.tx.clone());
-        let Some(tx) = tx else {
-            return Err(ServerError::NotConnected(host_id.to_string()));
-        };
-        tx.try_send(Ok(weir_event::CollectorMessage {
-            msg: Some(weir_event::collector_message::Msg::Command(command)),
-        }))
-        .map_err(|_| ServerError::NotConnected(host_id.to_string()))
+        self.shared
+            .command_tx(host_id)?
+            .try_send(crate::command_message(command))
+            .map_err(|_| ServerError::NotConnected(host_id.to_string()))
     }
 
     /// Appends a collector event to the evidence log (numbered and attributed

@@ -76,7 +76,6 @@ pub(crate) struct HostLive {
     pub last_loss: Option<Value>,
 }
 
-/// State shared by the gRPC service, the HTTP API and the worker threads.
 /// A connected host's command channel, with the number of the stream it
 /// belongs to.
 pub(crate) struct HostStream {
@@ -84,6 +83,14 @@ pub(crate) struct HostStream {
     pub(crate) connection: u64,
 }
 
+/// A command as it travels down a sensor's stream.
+pub(crate) fn command_message(command: Command) -> Result<CollectorMessage, tonic::Status> {
+    Ok(CollectorMessage {
+        msg: Some(weir_event::collector_message::Msg::Command(command)),
+    })
+}
+
+/// State shared by the gRPC service, the HTTP API and the worker threads.
 pub struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) hosts: RwLock<HashMap<String, HostEntry>>,
@@ -107,6 +114,34 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The ingest counters now.
+    pub(crate) fn stats(&self) -> Stats {
+        let m = &self.metrics;
+        Stats {
+            hosts: self.hosts.read().unwrap().len(),
+            connected: self.commands.lock().unwrap().len(),
+            events_ingested: m.events_total.load(Ordering::Relaxed),
+            batches_ingested: m.batches_total.load(Ordering::Relaxed),
+            events_per_second: m.events_per_second.load(Ordering::Relaxed),
+            refused: m.refused_total(),
+            sensor_dropped: m.dropped_total(),
+            evidence_leaves: m.evidence_leaves.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The command channel of a host's open stream.
+    pub(crate) fn command_tx(
+        &self,
+        host_id: &str,
+    ) -> Result<mpsc::Sender<Result<CollectorMessage, tonic::Status>>, ServerError> {
+        self.commands
+            .lock()
+            .unwrap()
+            .get(host_id)
+            .map(|s| s.tx.clone())
+            .ok_or_else(|| ServerError::NotConnected(host_id.to_string()))
+    }
+
     pub(crate) fn add_host(&self, record: HostRecord) {
         let Ok(key) = VerifyingKey::from_bytes(&record.public_key) else {
             tracing::error!(host_id = %record.host_id, "stored public key is not a valid ed25519 key; host ignored");
@@ -160,7 +195,7 @@ impl Shared {
 }
 
 /// Ingest counters for status lines and dashboards.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
     pub hosts: usize,
     pub connected: usize,
@@ -486,17 +521,7 @@ impl ServerHandle {
     }
 
     pub fn stats(&self) -> Stats {
-        let m = &self.shared.metrics;
-        Stats {
-            hosts: self.shared.hosts.read().unwrap().len(),
-            connected: self.shared.commands.lock().unwrap().len(),
-            events_ingested: m.events_total.load(Ordering::Relaxed),
-            batches_ingested: m.batches_total.load(Ordering::Relaxed),
-            events_per_second: m.events_per_second.load(Ordering::Relaxed),
-            refused: m.refused_total(),
-            sensor_dropped: m.dropped_total(),
-            evidence_leaves: m.evidence_leaves.load(Ordering::Relaxed),
-        }
+        self.shared.stats()
     }
 
     /// Enrolled hosts with counters and chain heads (as GET /api/hosts).
@@ -514,15 +539,11 @@ impl ServerHandle {
     /// Sends a response command down a connected host's stream. The
     /// sensor's CommandResult is recorded as an `action` event.
     pub async fn send_command(&self, host_id: &str, command: Command) -> Result<(), ServerError> {
-        let tx = self.shared.commands.lock().unwrap().get(host_id).map(|s| s.tx.clone());
-        let Some(tx) = tx else {
-            return Err(ServerError::NotConnected(host_id.to_string()));
-        };
-        tx.send(Ok(CollectorMessage {
-            msg: Some(weir_event::collector_message::Msg::Command(command)),
-        }))
-        .await
-        .map_err(|_| ServerError::NotConnected(host_id.to_string()))
+        self.shared
+            .command_tx(host_id)?
+            .send(command_message(command))
+            .await
+            .map_err(|_| ServerError::NotConnected(host_id.to_string()))
     }
 
     /// Stops listening, closes sensor streams, commits and indexes what was

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
 
@@ -39,10 +38,6 @@ pub struct StateDb {
 /// How long a Hello nonce is remembered: longer than the accepted clock skew
 /// on both sides, so a nonce can never be replayed while its Hello is fresh.
 pub const NONCE_MEMORY: Duration = Duration::from_secs(15 * 60);
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 impl StateDb {
     pub fn open(path: &Path) -> Result<StateDb, ServerError> {
@@ -100,7 +95,11 @@ impl StateDb {
         self.conn
             .execute(
                 "INSERT INTO enroll_tokens (hash, created_unix_ns, expires_unix_ns) VALUES (?1, ?2, ?3)",
-                params![token_hash(token), now_unix_ns as i64, expires_unix_ns as i64],
+                params![
+                    crate::auth::secret_hash(token),
+                    now_unix_ns as i64,
+                    expires_unix_ns as i64
+                ],
             )
             .map(|_| ())
             .map_err(|e| self.err(e))
@@ -110,7 +109,7 @@ impl StateDb {
     /// The check and the burn are one statement, so a token works once even
     /// when two enrollments race.
     pub fn consume_token(&self, token: &str, host_id: &str, now_unix_ns: u64) -> Result<TokenCheck, ServerError> {
-        let hash = token_hash(token);
+        let hash = crate::auth::secret_hash(token);
         let burned = self
             .conn
             .execute(

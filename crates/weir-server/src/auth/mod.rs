@@ -45,7 +45,8 @@ pub use password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 pub use role::{is_state_changing, required_role, Role, RouteRole};
 pub use store::{ApiTokenInfo, AuditRecord, UserInfo};
 
-use store::{secret_hash, AuthDb};
+pub(crate) use store::secret_hash;
+use store::AuthDb;
 
 /// Prefix of API tokens.
 pub const API_TOKEN_PREFIX: &str = "weir_at_";
@@ -284,18 +285,6 @@ pub fn list_users(data_dir: &Path) -> Result<Vec<UserInfo>, AuthError> {
     open(data_dir)?.users()
 }
 
-/// Whether `password` is the user's (false for unknown or disabled users).
-/// For other factors (TOTP) that run after the password.
-pub fn check_password(data_dir: &Path, username: &str, password: &str) -> Result<Option<Role>, AuthError> {
-    let secret = open(data_dir)?.user_secret(username)?;
-    let (role, stored, disabled) = match secret {
-        Some(found) => found,
-        None => (Role::Viewer, password::dummy_hash().to_string(), true),
-    };
-    let ok = password::verify_password(password, &stored);
-    Ok((ok && !disabled).then_some(role))
-}
-
 /// Creates an API token named `name` with `role`, valid for `ttl` (`None`:
 /// until revoked). Returns the token (`weir_at_` + 64 hex): it is stored
 /// only as a hash, so this is the one time it is shown.
@@ -367,22 +356,19 @@ mod tests {
             add_user(data, "bob", Role::Viewer, "short"),
             Err(AuthError::BadPassword(_))
         ));
-        assert_eq!(
-            check_password(data, "alice", "alice password 1").unwrap(),
-            Some(Role::Analyst)
-        );
-        assert_eq!(check_password(data, "alice", "wrong password").unwrap(), None);
-        assert_eq!(check_password(data, "nobody", "alice password 1").unwrap(), None);
         // What is stored is an Argon2id PHC string that verifies, never the password.
         let (_, stored, _) = open(data).unwrap().user_secret("alice").unwrap().unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
         assert!(password::verify_password("alice password 1", &stored));
         assert!(!stored.contains("alice password 1"));
         set_password(data, "alice", "alice password 2").unwrap();
-        assert_eq!(check_password(data, "alice", "alice password 1").unwrap(), None);
+        let (_, stored, _) = open(data).unwrap().user_secret("alice").unwrap().unwrap();
+        assert!(!password::verify_password("alice password 1", &stored));
+        assert!(password::verify_password("alice password 2", &stored));
         set_role(data, "alice", Role::Admin).unwrap();
         disable_user(data, "alice").unwrap();
-        assert_eq!(check_password(data, "alice", "alice password 2").unwrap(), None);
+        let (_, _, disabled) = open(data).unwrap().user_secret("alice").unwrap().unwrap();
+        assert!(disabled);
         let users = list_users(data).unwrap();
         assert_eq!(users.len(), 1);
         assert_eq!((users[0].role, users[0].disabled), (Role::Admin, true));

@@ -9,7 +9,6 @@
 //! ask for `text/event-stream` gets one event and the end of the stream.
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,20 +36,11 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// The collector's counters now.
+/// The collector's counters now, with when they were read.
 fn snapshot(shared: &Shared) -> Value {
-    let m = &shared.metrics;
-    json!({
-        "at_unix_ns": crate::now_unix_ns(),
-        "hosts": shared.hosts.read().unwrap().len(),
-        "connected": shared.commands.lock().unwrap().len(),
-        "events_ingested": m.events_total.load(Ordering::Relaxed),
-        "batches_ingested": m.batches_total.load(Ordering::Relaxed),
-        "events_per_second": m.events_per_second.load(Ordering::Relaxed),
-        "refused": m.refused_total(),
-        "sensor_dropped": m.dropped_total(),
-        "evidence_leaves": m.evidence_leaves.load(Ordering::Relaxed),
-    })
+    let mut v = serde_json::to_value(shared.stats()).unwrap_or_default();
+    v["at_unix_ns"] = json!(crate::now_unix_ns());
+    v
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
