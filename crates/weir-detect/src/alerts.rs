@@ -301,10 +301,7 @@ impl AlertStore {
 
     /// Alerts, newest first.
     pub fn list(&self, q: &AlertQuery) -> Result<Vec<Alert>, AlertError> {
-        let mut sql = String::from(
-            "SELECT id, rule_id, rule_title, level, mode, host_id, group_key, actor, summary,
-             first_unix_ns, last_unix_ns, count, state FROM alerts WHERE 1 = 1",
-        );
+        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         for (column, value) in [
             ("mode", &q.mode),
@@ -322,25 +319,20 @@ impl AlertStore {
             q.limit.unwrap_or(100).min(10_000)
         ));
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |row| {
-            let mode: String = row.get(4)?;
-            Ok(Alert {
-                id: row.get(0)?,
-                rule_id: row.get(1)?,
-                rule_title: row.get(2)?,
-                level: row.get(3)?,
-                mode: if mode == "shadow" { Mode::Shadow } else { Mode::Alert },
-                host_id: row.get(5)?,
-                group_key: row.get(6)?,
-                actor: row.get(7)?,
-                summary: row.get(8)?,
-                first_unix_ns: row.get::<_, i64>(9)? as u64,
-                last_unix_ns: row.get::<_, i64>(10)? as u64,
-                count: row.get::<_, i64>(11)? as u64,
-                state: row.get(12)?,
-            })
-        })?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), alert_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One alert by id, however old.
+    pub fn get(&self, id: i64) -> Result<Option<Alert>, AlertError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                [id],
+                alert_row,
+            )
+            .optional()?)
     }
 
     /// Per rule and mode: alerts, matches folded into them, distinct hosts
@@ -604,6 +596,29 @@ impl AlertStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+const ALERT_COLUMNS: &str = "id, rule_id, rule_title, level, mode, host_id, group_key, actor, summary, \
+     first_unix_ns, last_unix_ns, count, state";
+
+/// An `alerts` row selected as `ALERT_COLUMNS`.
+fn alert_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    let mode: String = row.get(4)?;
+    Ok(Alert {
+        id: row.get(0)?,
+        rule_id: row.get(1)?,
+        rule_title: row.get(2)?,
+        level: row.get(3)?,
+        mode: if mode == "shadow" { Mode::Shadow } else { Mode::Alert },
+        host_id: row.get(5)?,
+        group_key: row.get(6)?,
+        actor: row.get(7)?,
+        summary: row.get(8)?,
+        first_unix_ns: row.get::<_, i64>(9)? as u64,
+        last_unix_ns: row.get::<_, i64>(10)? as u64,
+        count: row.get::<_, i64>(11)? as u64,
+        state: row.get(12)?,
+    })
 }
 
 #[cfg(test)]

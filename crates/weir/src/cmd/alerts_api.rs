@@ -118,14 +118,7 @@ async fn list_alerts(State(api): State<Api>, Query(q): Query<AlertQuery>) -> Res
 
 async fn alert(State(api): State<Api>, Path(id): Path<i64>) -> Response {
     let found = with_store(&api, move |s| {
-        let alert = s
-            .list(&AlertQuery {
-                limit: Some(10_000),
-                ..Default::default()
-            })?
-            .into_iter()
-            .find(|a| a.id == id);
-        let Some(alert) = alert else { return Ok(None) };
+        let Some(alert) = s.get(id)? else { return Ok(None) };
         let evidence: Vec<Value> = s
             .evidence(id)?
             .into_iter()
