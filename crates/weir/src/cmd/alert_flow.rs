@@ -175,7 +175,7 @@ fn flow(opened: Receiver<Opened>, shared: Arc<Shared>, triage: Option<Arc<Mutex<
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if let Some(triage) = &triage {
-            let due = triage.lock().unwrap().due(now_s());
+            let due = triage.lock().unwrap().due(super::now_s());
             match due {
                 Ok(escalations) => {
                     for e in escalations {
@@ -186,10 +186,6 @@ fn flow(opened: Receiver<Opened>, shared: Arc<Shared>, triage: Option<Arc<Mutex<
             }
         }
     }
-}
-
-fn now_s() -> u64 {
-    super::now_ns() / 1_000_000_000
 }
 
 impl Shared {
@@ -286,7 +282,7 @@ impl Shared {
             let escalated = triage.lock().unwrap().escalate_without_actor(
                 &alert,
                 "the actor is not in the people directory",
-                now_s(),
+                super::now_s(),
             );
             match escalated {
                 Ok(e) => TriageHooks::escalate(self, &e),
@@ -294,7 +290,7 @@ impl Shared {
             }
             return;
         };
-        let request = triage.lock().unwrap().request(&alert, now_s());
+        let request = triage.lock().unwrap().request(&alert, super::now_s());
         match request {
             Ok(request) => {
                 self.transition(o.alert_id, "pending_confirmation", &format!("asked {}", person.id));
@@ -309,7 +305,10 @@ impl Shared {
                 if let Some(notifier) = &self.notifier {
                     notifier.send(&ask);
                 }
-                let _ = triage.lock().unwrap().mark_notified(o.alert_id, "outputs", now_s());
+                let _ = triage
+                    .lock()
+                    .unwrap()
+                    .mark_notified(o.alert_id, "outputs", super::now_s());
             }
             Err(e) => tracing::error!(alert = o.alert_id, "asking the actor: {e}"),
         }

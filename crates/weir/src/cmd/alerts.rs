@@ -72,14 +72,8 @@ enum Cmd {
     },
 }
 
-fn now_ns() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos() as u64)
-}
-
 fn manage(cmd: Cmd, store: &mut AlertStore) -> anyhow::Result<i32> {
-    let now = now_ns()?;
+    let now = super::now_ns();
     match cmd {
         Cmd::Resolve {
             id,

@@ -38,6 +38,11 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// Now, in whole seconds since the Unix epoch.
+pub fn now_s() -> u64 {
+    now_ns() / 1_000_000_000
+}
+
 /// Creates `dir` (and parents) and makes it readable by its owner only.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;

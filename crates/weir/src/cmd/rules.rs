@@ -136,9 +136,7 @@ fn backtest(paths: &[PathBuf], data: PathBuf, since: &str, json: bool) -> anyhow
         eprintln!("error: {e}");
     }
     anyhow::ensure!(!set.rules().is_empty(), "no rule loaded from {paths:?}");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos() as u64;
+    let now = super::now_ns();
     let since_ns = weir_store::index::since::parse_since(since, now).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let index_path = weir_store::layout::index_path(&data);
     anyhow::ensure!(index_path.exists(), "no event index at {}", index_path.display());
@@ -202,9 +200,7 @@ fn set_mode(data: PathBuf, rule_id: &str, mode: weir_detect::RuleMode, by: &str,
         (true, None) => println!("while staged: no would-be alerts recorded"),
         _ => {}
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos() as u64;
+    let now = super::now_ns();
     store.set_rule_mode(rule_id, mode, by, note, now)?;
     let word = match mode {
         weir_detect::RuleMode::Alert => "promoted: its matches now raise alerts",

@@ -59,10 +59,7 @@ async fn interaction(
             .unwrap_or_default()
             .to_string()
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = super::now_s();
     let (ts, sig) = (header("x-slack-request-timestamp"), header("x-slack-signature"));
     if let Err(e) = slack::verify_request(&slack.secret, &ts, &body, &sig, now) {
         return (StatusCode::UNAUTHORIZED, format!("slack signature: {e}")).into_response();

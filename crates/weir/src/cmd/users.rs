@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             super::create_private_dir(&data)?;
             let mut triage = open(&data)?;
             let label = found.email.clone().unwrap_or_else(|| found.id.clone());
-            let enrollment = triage.enroll_totp(&found.id, &label, unix_now()?)?;
+            let enrollment = triage.enroll_totp(&found.id, &label, super::now_s())?;
             if enrollment.replaced {
                 println!(
                     "{}: previous authenticator secret replaced (recorded in the audit trail)",
@@ -83,10 +83,4 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 fn open(data: &std::path::Path) -> anyhow::Result<weir_triage::Triage> {
     weir_triage::layout::open_in(data, "").with_context(|| format!("opening the triage store in {}", data.display()))
-}
-
-fn unix_now() -> anyhow::Result<u64> {
-    Ok(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs())
 }
