@@ -251,10 +251,10 @@ struct Worker<'r> {
 }
 
 /// A match with what deciding its actions needs.
-struct Found {
-    m: RuleMatch,
+/// Where a match came from: its rule and the index of its event in the job.
+struct Origin {
     rule: usize,
-    ecs: Map<String, Value>,
+    event: usize,
 }
 
 /// Loads saved correlation state; a file that cannot be read is kept aside
@@ -289,8 +289,9 @@ fn now_unix_ns() -> u64 {
 impl Worker<'_> {
     fn run(&mut self, matcher: &mut weir_rules::Matcher<'_>, job: Job) {
         let mut hits: Vec<RuleIdx> = Vec::new();
-        let mut found: Vec<Found> = Vec::new();
-        for event in &job.events {
+        let mut found: Vec<RuleMatch> = Vec::new();
+        let mut origins: Vec<Origin> = Vec::new();
+        for (index, event) in job.events.iter().enumerate() {
             if let Some(weir_event::event::Body::Action(a)) = &event.body {
                 self.action_done(a, event.time_unix_ns);
             }
@@ -307,14 +308,10 @@ impl Worker<'_> {
                 let mode = self.mode(meta);
                 let mut m = rule_match(meta, &job.host_id, job.leaf, event, &ecs, &fields);
                 m.mode = alert_mode(mode);
-                found.push(Found {
-                    m,
+                found.push(m);
+                origins.push(Origin {
                     rule: hit.0 as usize,
-                    ecs: if meta.weir.respond.is_empty() && self.hooks.is_none() {
-                        Map::new()
-                    } else {
-                        ecs.clone()
-                    },
+                    event: index,
                 });
             }
             for hit in self.correlator.observe(&hits, event.time_unix_ns, &fields) {
@@ -325,10 +322,10 @@ impl Worker<'_> {
                 m.group_key = correlation_group(&hit);
                 m.mode = alert_mode(mode);
                 m.summary = correlation_summary(meta, &hit);
-                found.push(Found {
-                    m,
+                found.push(m);
+                origins.push(Origin {
                     rule: hit.rule.0 as usize,
-                    ecs: ecs.clone(),
+                    event: index,
                 });
             }
         }
@@ -337,21 +334,29 @@ impl Worker<'_> {
             return;
         }
         self.stats.matches.fetch_add(found.len() as u64, Ordering::Relaxed);
-        let matches: Vec<RuleMatch> = found.iter().map(|f| f.m.clone()).collect();
-        match self.store.record(&matches, self.realert_ns) {
+        match self.store.record(&found, self.realert_ns) {
             Ok(recorded) => {
-                for (f, r) in found.iter().zip(recorded) {
+                for ((m, origin), r) in found.iter().zip(&origins).zip(recorded) {
+                    // The event's fields again, only for the few matches that
+                    // open an alert or act (most fold into an open alert).
+                    let acts = self.hooks.is_some() && !self.rules.rules()[origin.rule].weir.respond.is_empty();
+                    let opens = matches!(r, Recorded::Opened(_)) && m.mode == Mode::Alert && self.hooks.is_some();
+                    let ecs = if acts || opens {
+                        weir_event::ecs::to_ecs(&job.events[origin.event])
+                    } else {
+                        Map::new()
+                    };
                     let alert_id = match r {
                         Recorded::Opened(id) => {
-                            let counter = match f.m.mode {
+                            let counter = match m.mode {
                                 Mode::Alert => &self.stats.alerts_opened,
                                 Mode::Shadow => &self.stats.shadow_opened,
                             };
                             counter.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(alert = id, rule = %f.m.rule_title, host = %f.m.host_id, mode = ?f.m.mode, "{}", f.m.summary);
-                            if f.m.mode == Mode::Alert {
+                            tracing::info!(alert = id, rule = %m.rule_title, host = %m.host_id, mode = ?m.mode, "{}", m.summary);
+                            if m.mode == Mode::Alert {
                                 if let Some(hooks) = &self.hooks {
-                                    hooks.alert_opened(id, &f.m, &f.ecs);
+                                    hooks.alert_opened(id, m, &ecs);
                                 }
                             }
                             id
@@ -360,7 +365,7 @@ impl Worker<'_> {
                         // A replay must not act twice; a suppressed match does not act.
                         Recorded::Duplicate | Recorded::Suppressed(_) => continue,
                     };
-                    self.respond(f, alert_id);
+                    self.respond(m, origin.rule, &ecs, alert_id);
                 }
             }
             Err(e) => {
@@ -371,8 +376,8 @@ impl Worker<'_> {
     }
 
     /// Decides and carries out the rule's response actions for one match.
-    fn respond(&mut self, f: &Found, alert_id: i64) {
-        let meta = &self.rules.rules()[f.rule];
+    fn respond(&mut self, m: &RuleMatch, rule: usize, ecs: &Map<String, Value>, alert_id: i64) {
+        let meta = &self.rules.rules()[rule];
         if meta.weir.respond.is_empty() {
             return;
         }
@@ -381,13 +386,13 @@ impl Worker<'_> {
         // The mode now, not when the batch was matched: a breaker tripped by
         // an earlier match of this batch already demoted the rule.
         let mode = self.mode(meta);
-        let decisions = self.gate.decide(meta, mode, &f.m.host_id, Some(alert_id), &f.ecs, now);
+        let decisions = self.gate.decide(meta, mode, &m.host_id, Some(alert_id), ecs, now);
         for decision in decisions {
             let (command, mode, status, result) = match decision {
                 Decision::Send(command) => {
                     let mode = if command.dry_run { "dry_run" } else { "respond" };
-                    let sent = hooks.send_command(&f.m.host_id, command.clone());
-                    let latency = now.saturating_sub(f.m.time_unix_ns) / 1000;
+                    let sent = hooks.send_command(&m.host_id, command.clone());
+                    let latency = now.saturating_sub(m.time_unix_ns) / 1000;
                     self.stats.last_decision_latency_us.store(latency, Ordering::Relaxed);
                     match sent {
                         Ok(()) => {
@@ -407,7 +412,7 @@ impl Worker<'_> {
                         target: name.clone(),
                         ..Default::default()
                     };
-                    run_collector_command(hooks.clone(), command.clone(), argv, &f.m);
+                    run_collector_command(hooks.clone(), command.clone(), argv, m);
                     self.stats.actions_sent.fetch_add(1, Ordering::Relaxed);
                     (command, "respond", "sent", String::new())
                 }
@@ -428,7 +433,7 @@ impl Worker<'_> {
                         budget.max_actions,
                         budget.window.as_secs()
                     );
-                    self.trip_breaker(meta, &f.m, &why, now);
+                    self.trip_breaker(meta, m, &why, now);
                     (command, "respond", "refused", why)
                 }
             };
@@ -437,14 +442,14 @@ impl Worker<'_> {
                 command_id: command.command_id.clone(),
                 alert_id: Some(alert_id),
                 rule_id: meta.id.clone(),
-                host_id: f.m.host_id.clone(),
+                host_id: m.host_id.clone(),
                 action: command.action.clone(),
                 target: command.target.clone(),
                 mode: mode.to_string(),
                 status: status.to_string(),
                 result: result.clone(),
                 policy_version: command.policy_version.clone(),
-                event_unix_ns: f.m.time_unix_ns,
+                event_unix_ns: m.time_unix_ns,
                 decided_unix_ns: now,
                 done_unix_ns: done,
                 host_latency_us: None,
@@ -461,7 +466,7 @@ impl Worker<'_> {
                     result,
                     latency_us: 0,
                     command_id: command.command_id,
-                    host_id: f.m.host_id.clone(),
+                    host_id: m.host_id.clone(),
                     policy_version: command.policy_version,
                     dry_run: command.dry_run,
                     alert_id,
