@@ -191,14 +191,6 @@ async fn submit(
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared_length.is_some_and(|n| n > MAX_FORM_BYTES) {
-        let text = format!("the answer is larger than {MAX_FORM_BYTES} bytes");
-        return message(StatusCode::PAYLOAD_TOO_LARGE, "Cannot answer", &text, false);
-    }
     let form = match Form::<AnswerForm>::from_request(request, &()).await {
         Ok(Form(form)) => form,
         Err(rejection) => {
