@@ -98,21 +98,22 @@ fn lookup_key(p: &InvPackage) -> (&str, &str) {
     }
 }
 
-/// The counted advisories affecting a package, with disclosure dates computed once per advisory.
-fn hits_for<'a>(
-    db: &'a VulnDb,
-    p: &InvPackage,
-    disclosures: &mut HashMap<&'a str, Option<time::OffsetDateTime>>,
-) -> Vec<PackageHit<'a>> {
+/// Each advisory's disclosure (date and where it comes from), looked up once per advisory.
+type Disclosures<'a> = HashMap<&'a str, Option<(time::OffsetDateTime, DisclosureBasis)>>;
+
+/// The counted advisories affecting a package, with disclosures computed once per advisory.
+fn hits_for<'a>(db: &'a VulnDb, p: &InvPackage, disclosures: &mut Disclosures<'a>) -> Vec<PackageHit<'a>> {
     let (name, version) = lookup_key(p);
     let mut out = Vec::new();
     for m in db.matches(&p.ecosystem, name, version) {
         if m.excluded.is_some() {
             continue;
         }
-        let disclosed = *disclosures
+        let disclosed = disclosures
             .entry(m.advisory.id.as_str())
-            .or_insert_with(|| db.disclosed_at(m.advisory));
+            .or_insert_with(|| db.disclosure(m.advisory))
+            .as_ref()
+            .map(|(at, _)| *at);
         let Some(disclosed) = disclosed else {
             continue;
         };
@@ -127,7 +128,7 @@ fn hits_for<'a>(
 
 #[allow(clippy::too_many_arguments)]
 fn chain(
-    db: &VulnDb,
+    basis: Option<&DisclosureBasis>,
     l: &Listener,
     reach: Reach,
     exposed: bool,
@@ -137,7 +138,7 @@ fn chain(
     now: time::OffsetDateTime,
 ) -> ExposedVuln {
     let (name, version) = lookup_key(p);
-    let basis = match db.disclosure(h.advisory).map(|(_, b)| b) {
+    let basis = match basis {
         Some(DisclosureBasis::Published { id }) => format!("published:{id}"),
         Some(DisclosureBasis::IdYear { id }) => format!("id-year:{id}"),
         None => String::new(),
@@ -209,7 +210,7 @@ pub fn exposure(
     // Match every package a non-loopback listener loaded, once.
     let mut hits: Vec<Option<Vec<PackageHit<'_>>>> = Vec::new();
     hits.resize_with(inv.packages.len(), || None);
-    let mut disclosures = HashMap::new();
+    let mut disclosures: Disclosures<'_> = HashMap::new();
     for (l, reach) in inv.listeners.iter().zip(&reaches) {
         if *reach == Reach::Loopback {
             continue;
@@ -286,7 +287,12 @@ pub fn exposure(
     let write = |c: &Candidate| {
         let l = &inv.listeners[c.listener];
         let p = &inv.packages[c.package as usize];
-        chain(db, l, c.reach, c.exposed, &l.loaded[c.loaded].path, p, hit(c), now)
+        let h = hit(c);
+        let basis = disclosures
+            .get(h.advisory.id.as_str())
+            .and_then(|d| d.as_ref())
+            .map(|(_, b)| b);
+        chain(basis, l, c.reach, c.exposed, &l.loaded[c.loaded].path, p, h, now)
     };
     out.oldest = oldest.as_ref().map(write);
     out.oldest_with_fix = with_fix.as_ref().map(write);
