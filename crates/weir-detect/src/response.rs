@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use weir_event::{Action, Command};
-use weir_rules::{Mode as RuleMode, RuleMeta};
+use weir_rules::{exec_predicate, Mode as RuleMode, RuleMeta};
 
 /// What the collector needs from the transport to act and to keep records.
 pub trait ResponseHooks: Send + Sync + std::fmt::Debug {
@@ -157,24 +157,34 @@ pub fn policy_version<'a>(config_text: &str, rules: impl Iterator<Item = (&'a Ru
 }
 
 /// The in-kernel predicates of the rules in enforce mode, as the
-/// `enforce_set` payload hosts load, with rules that cannot be enforced.
+/// `enforce_set` payload hosts load, with rules that cannot be enforced and
+/// why. The set stays within the hosts' set caps (predicates, distinct
+/// command-line words): taken in rule-id order, a rule that would overflow
+/// them is listed as not enforceable instead of breaking the whole set.
 pub fn enforce_payload<'a>(rules: impl Iterator<Item = (&'a RuleMeta, RuleMode)>) -> (String, Vec<(String, String)>) {
+    let mut enforced: Vec<&RuleMeta> = rules
+        .filter(|(_, mode)| *mode == RuleMode::Enforce)
+        .map(|(meta, _)| meta)
+        .collect();
+    enforced.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut caps = exec_predicate::SetCaps::default();
     let mut items = Vec::new();
     let mut not_enforceable = Vec::new();
-    for (meta, mode) in rules {
-        if mode != RuleMode::Enforce {
-            continue;
-        }
-        match &meta.exec_predicate {
+    for meta in enforced {
+        let fits = meta.exec_predicate.clone().and_then(|p| {
+            exec_predicate::check_rule_id(&meta.id).map_err(|why| format!("rule id {why}"))?;
+            caps.admit(&p.argv_contains)?;
+            Ok(p)
+        });
+        match fits {
             Ok(p) => {
-                let mut v = serde_json::to_value(p).unwrap_or_default();
+                let mut v = serde_json::to_value(&p).unwrap_or_default();
                 v["rule_id"] = Value::String(meta.id.clone());
                 items.push(v);
             }
-            Err(why) => not_enforceable.push((meta.id.clone(), why.clone())),
+            Err(why) => not_enforceable.push((meta.id.clone(), why)),
         }
     }
-    items.sort_by(|a, b| a["rule_id"].as_str().cmp(&b["rule_id"].as_str()));
     (Value::Array(items).to_string(), not_enforceable)
 }
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::RespondError;
 
-/// Process names no action touches unless the configuration replaces them.
-pub const DEFAULT_PROTECTED_NAMES: &[&str] = &["systemd", "init", "sshd", "kubelet", "containerd", "dockerd", "weir"];
+/// Process names no action touches unless the configuration replaces them
+/// (the list the collector also refuses to build exec predicates on).
+pub use weir_rules::exec_predicate::DEFAULT_PROTECTED_NAMES;
 
 /// Host and port of a URL `scheme://host[:port][/path]` (port defaults from
 /// the scheme: https 443, http 80); IPv6 hosts in brackets.

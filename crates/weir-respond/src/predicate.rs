@@ -1,25 +1,28 @@
 //! Parses and checks the enforce_set payload: a JSON list of exec predicates
 //! that the kernel side matches at exec. The bounds here are the kernel's
 //! (map sizes, key lengths, argv scan window), so a set that passes fits.
+//! The limits and checks are weir_rules::exec_predicate's, the same ones the
+//! collector applies when it builds the set.
 
 use std::collections::HashSet;
 
 use serde::Deserialize;
+use weir_rules::exec_predicate as limits;
 
 /// Most predicates in one set (bits of the kernel's u64 masks).
-pub const MAX_PREDICATES: usize = 64;
+pub const MAX_PREDICATES: usize = limits::MAX_PREDICATES;
 /// Most distinct argv substrings over the whole set.
-pub const MAX_NEEDLES: usize = 32;
+pub const MAX_NEEDLES: usize = limits::MAX_DISTINCT_WORDS;
 /// Longest argv substring, in bytes.
-pub const MAX_NEEDLE_LEN: usize = 64;
+pub const MAX_NEEDLE_LEN: usize = limits::MAX_WORD_BYTES;
 /// Shortest argv substring: a shorter one would match nearly every exec.
-pub const MIN_NEEDLE_LEN: usize = 2;
+pub const MIN_NEEDLE_LEN: usize = limits::MIN_WORD_BYTES;
 /// Longest executable path or name, in bytes (the kernel key is 256 with a NUL).
-pub const MAX_PATH_LEN: usize = 255;
+pub const MAX_PATH_LEN: usize = limits::MAX_PATH_BYTES;
 /// Bytes of the argument area the kernel searches for argv substrings.
 pub const ARGV_WINDOW: usize = 1024;
 /// Longest rule id.
-pub const MAX_RULE_ID_LEN: usize = 256;
+pub const MAX_RULE_ID_LEN: usize = limits::MAX_RULE_ID_BYTES;
 
 /// One exec predicate: every given condition must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -75,9 +78,7 @@ pub fn parse_predicates(payload: &str, protected: &[String]) -> Result<Vec<Predi
             field,
             why,
         };
-        if p.rule_id.is_empty() || p.rule_id.len() > MAX_RULE_ID_LEN {
-            return Err(bad("rule_id", format!("must be 1 to {MAX_RULE_ID_LEN} bytes")));
-        }
+        limits::check_rule_id(&p.rule_id).map_err(|why| bad("rule_id", why))?;
         if p.executable.is_none() && p.name.is_none() && p.argv_contains.is_empty() {
             return Err(bad(
                 "executable",
@@ -85,38 +86,19 @@ pub fn parse_predicates(payload: &str, protected: &[String]) -> Result<Vec<Predi
             ));
         }
         if let Some(exe) = &p.executable {
-            if !exe.starts_with('/') || exe.len() > MAX_PATH_LEN || exe.contains('\0') {
-                return Err(bad(
-                    "executable",
-                    format!("must be an absolute path of at most {MAX_PATH_LEN} bytes without NUL"),
-                ));
-            }
-            let base = exe.rsplit('/').next().unwrap_or("");
-            if base.is_empty() {
-                return Err(bad("executable", "names a directory, not a file".into()));
-            }
-            if protected.iter().any(|n| n == base) {
+            limits::check_executable(exe).map_err(|why| bad("executable", why))?;
+            if let Some(base) = limits::protected_target(Some(exe), None, protected) {
                 return Err(bad("executable", format!("{base:?} is a protected process name")));
             }
         }
         if let Some(name) = &p.name {
-            if name.is_empty() || name.len() > MAX_PATH_LEN || name.contains('/') || name.contains('\0') {
-                return Err(bad(
-                    "name",
-                    format!("must be a base name of 1 to {MAX_PATH_LEN} bytes without '/' or NUL"),
-                ));
-            }
-            if protected.iter().any(|n| n == name) {
+            limits::check_name(name).map_err(|why| bad("name", why))?;
+            if limits::protected_target(None, Some(name), protected).is_some() {
                 return Err(bad("name", format!("{name:?} is a protected process name")));
             }
         }
         for n in &p.argv_contains {
-            if n.len() < MIN_NEEDLE_LEN || n.len() > MAX_NEEDLE_LEN || n.contains('\0') {
-                return Err(bad(
-                    "argv_contains",
-                    format!("{n:?}: each string must be {MIN_NEEDLE_LEN} to {MAX_NEEDLE_LEN} bytes without NUL"),
-                ));
-            }
+            limits::check_word(n).map_err(|why| bad("argv_contains", why))?;
             needles.insert(n.clone());
         }
     }
