@@ -19,9 +19,10 @@ pub struct LocalSensor {
     url: String,
 }
 
-/// Events the sensor did not produce itself (responder reports, inventory)
-/// wait at most this many in the shared channel; past it they are dropped
-/// and logged, never blocking the sensor.
+/// Bound of the channel into the shipper that the sensor's events (through
+/// a forwarder: when it is full the sensor's own queue fills and the sensor
+/// drops and counts) share with events made beside it (responder reports,
+/// inventory), which are dropped and logged when it is full.
 const SIDE_EVENTS: usize = 8192;
 
 /// Where and how the shipper reaches its collector.
