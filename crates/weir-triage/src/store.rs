@@ -32,7 +32,6 @@ CREATE TABLE IF NOT EXISTS requests (
     deadline INTEGER NOT NULL,
     state TEXT NOT NULL,
     failed_codes INTEGER NOT NULL DEFAULT 0,
-    rate_limited INTEGER NOT NULL DEFAULT 0,
     confirmed_step INTEGER,
     suppressed_until INTEGER
 );
@@ -74,7 +73,7 @@ CREATE TABLE IF NOT EXISTS totp_audit (
 ";
 
 /// `requests` columns of earlier versions, dropped on open.
-const RETIRED_COLUMNS: &[&str] = &["link_expires"];
+const RETIRED_COLUMNS: &[&str] = &["link_expires", "rate_limited"];
 
 /// Escalations handed out per [`Triage::due`] call (the rest wait for the next call).
 const DUE_BATCH: usize = 1000;
@@ -343,8 +342,8 @@ impl Triage {
     }
 
     /// Records an answer and moves the request on. Refused (with nothing
-    /// recorded beyond a counter) for a bad or used link or past the attempt
-    /// rate limit; past the deadline the alert escalates instead.
+    /// recorded) for a bad or used link or past the attempt rate limit; past
+    /// the deadline the alert escalates instead.
     pub fn answer(&mut self, token: &str, answer: &Answer, now: u64) -> Result<Outcome, TriageError> {
         let max_failed = self.config.max_failed_codes.max(1);
         let max_per_minute = i64::from(self.config.max_attempts_per_minute.max(1));
@@ -366,11 +365,6 @@ impl Triage {
             |r| r.get(0),
         )?;
         if recent >= max_per_minute {
-            tx.execute(
-                "UPDATE requests SET rate_limited = rate_limited + 1 WHERE id = ?1",
-                [&row.id],
-            )?;
-            tx.commit()?;
             return Err(TriageError::RateLimited);
         }
         let source = row.answer_source(answer);
@@ -646,7 +640,7 @@ fn insert_request(
 
 /// Drops `requests` columns that databases made by earlier versions carry and
 /// nothing uses any more (`link_expires` is NOT NULL without a default, so
-/// inserts would fail while it is there).
+/// inserts would fail while it is there; `rate_limited` was never read).
 fn drop_retired_columns(conn: &Connection) -> Result<(), TriageError> {
     for column in RETIRED_COLUMNS {
         let present: i64 = conn.query_row(
