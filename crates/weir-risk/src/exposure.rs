@@ -196,6 +196,23 @@ pub fn exposure(
     host_name: &str,
     now: time::OffsetDateTime,
 ) -> Exposure {
+    exposure_up_to(inv, db, cfg, host_id, host_name, now, MAX_CHAINS_PER_HOST)
+}
+
+/// [`exposure`] writing out at most the `max_chains` oldest chains (capped at [`MAX_CHAINS_PER_HOST`]).
+/// Everything else is the same: every chain is counted in `chains_total` and the oldest counted, with-fix,
+/// without-fix and not-exposed chains are found. With 0 no chain list is built, for callers that need only
+/// the oldest ones (the fleet view on every periodic run).
+pub fn exposure_up_to(
+    inv: &Inventory,
+    db: &VulnDb,
+    cfg: &RiskConfig,
+    host_id: &str,
+    host_name: &str,
+    now: time::OffsetDateTime,
+    max_chains: usize,
+) -> Exposure {
+    let max_chains = max_chains.min(MAX_CHAINS_PER_HOST);
     let mut out = Exposure::default();
     let reaches: Vec<Reach> = inv.listeners.iter().map(|l| cfg.reach(&l.address)).collect();
     for reach in &reaches {
@@ -276,10 +293,12 @@ pub fn exposure(
                 } else {
                     keep_if_older(&mut not_exposed, &c);
                 }
-                kept.push(c);
-                if kept.len() >= 2 * MAX_CHAINS_PER_HOST {
-                    kept.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
-                    kept.truncate(MAX_CHAINS_PER_HOST);
+                if max_chains > 0 {
+                    kept.push(c);
+                    if kept.len() >= 2 * max_chains {
+                        kept.select_nth_unstable_by(max_chains, order);
+                        kept.truncate(max_chains);
+                    }
                 }
             }
         }
@@ -298,9 +317,9 @@ pub fn exposure(
     out.oldest_with_fix = with_fix.as_ref().map(write);
     out.oldest_without_fix = without_fix.as_ref().map(write);
     out.oldest_not_exposed = not_exposed.as_ref().map(write);
-    if kept.len() > MAX_CHAINS_PER_HOST {
-        kept.select_nth_unstable_by(MAX_CHAINS_PER_HOST, order);
-        kept.truncate(MAX_CHAINS_PER_HOST);
+    if kept.len() > max_chains {
+        kept.select_nth_unstable_by(max_chains, order);
+        kept.truncate(max_chains);
     }
     kept.sort_by(order);
     out.chains = kept.iter().map(write).collect();

@@ -219,12 +219,13 @@ impl RiskStore {
         Ok(out)
     }
 
-    /// The fleet view at `now_unix_ns`.
+    /// The fleet view at `now_unix_ns`. The summaries read only each host's oldest chains, so no chain
+    /// list is written out.
     pub fn fleet(&self, db: &VulnDb, cfg: &RiskConfig, now_unix_ns: u64) -> Result<FleetRisk, RiskError> {
         let mut summaries = Vec::new();
         let mut without_inventory = 0;
         for h in self.hosts()? {
-            match self.host_risk(&h.host_id, db, cfg, now_unix_ns)? {
+            match self.host_risk_up_to(&h.host_id, db, cfg, now_unix_ns, 0)? {
                 Some(r) => summaries.push(summary_of(&r)),
                 None => without_inventory += 1,
             }

@@ -12,7 +12,7 @@ use weir_vuln::VulnDb;
 
 use crate::config::RiskConfig;
 use crate::error::{RiskError, SqliteContext};
-use crate::exposure::{exposure, Exposure};
+use crate::exposure::{exposure_up_to, Exposure, MAX_CHAINS_PER_HOST};
 use crate::uptime::{claim, reset_flags, reverse_uptime, snapshot_flags, ReverseUptime, UptimeFlag};
 
 /// The file name of the risk store inside the collector's data directory.
@@ -310,6 +310,19 @@ impl RiskStore {
         cfg: &RiskConfig,
         now_unix_ns: u64,
     ) -> Result<Option<HostRisk>, RiskError> {
+        self.host_risk_up_to(host_id, db, cfg, now_unix_ns, MAX_CHAINS_PER_HOST)
+    }
+
+    /// [`RiskStore::host_risk`] writing out at most `max_chains` exposure chains (0: only the oldest ones,
+    /// which is all the fleet view reads).
+    pub(crate) fn host_risk_up_to(
+        &self,
+        host_id: &str,
+        db: &VulnDb,
+        cfg: &RiskConfig,
+        now_unix_ns: u64,
+        max_chains: usize,
+    ) -> Result<Option<HostRisk>, RiskError> {
         type Row = (
             String,
             u64,
@@ -356,7 +369,7 @@ impl RiskStore {
         let received = received.unwrap_or(0) as u64;
         let now = time::OffsetDateTime::from_unix_timestamp_nanos(now_unix_ns as i128)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let exposure = exposure(&inv, db, cfg, host_id, &host_name, now);
+        let exposure = exposure_up_to(&inv, db, cfg, host_id, &host_name, now, max_chains);
         let age = inv.age.clone().unwrap_or_default();
         let first_seen = opt_u64(enrolled).map_or(first_seen, |e| e.min(first_seen));
         let mut flags = sticky;

@@ -230,3 +230,46 @@ fn past_the_chain_bound_the_oldest_are_listed_and_all_are_counted() {
     assert_eq!(with_fix.max(without_fix), n as i64 - 1);
     assert_eq!((with_fix - without_fix).abs(), 1);
 }
+
+#[test]
+fn without_a_chain_list_the_oldest_chains_and_counts_are_the_same() {
+    use weir_risk::exposure::exposure_up_to;
+    let now = now_ns();
+    let mut db = VulnDb::new(Policy::default());
+    // Two packages with advisories of scattered ages, some fixed; one package behind a private listener only.
+    for i in 0..60u64 {
+        let age = (i * 37) % 500;
+        let published = rfc3339(now - age * NS_PER_DAY - 60_000_000_000);
+        let pkg = ["front", "back", "inner"][(i % 3) as usize];
+        let fixed = (i % 4 != 1).then_some("2.0.0");
+        let rec = osv_record(&format!("MIX-{i:03}"), &published, "crates.io", pkg, fixed);
+        db.add_json(Path::new(&format!("MIX-{i}.json")), rec.as_bytes())
+            .unwrap();
+    }
+    let inv = inventory(
+        vec![
+            package("crates.io", "front", "1.0.0"),
+            package("crates.io", "back", "1.0.0"),
+            package("crates.io", "inner", "1.0.0"),
+        ],
+        vec![
+            listener("203.0.114.1", 80, &[0, 1]),
+            listener("10.1.2.3", 5432, &[1, 2]),
+            listener("127.0.0.1", 9000, &[2]),
+        ],
+        HostAge::default(),
+    );
+    let t = now_time(now);
+    let full = exposure(&inv, &db, &RiskConfig::default(), "h", "h", t);
+    assert!(full.chains.len() > 4 && full.oldest_not_exposed.is_some(), "{full:?}");
+    for max in [0, 1, 3] {
+        let short = exposure_up_to(&inv, &db, &RiskConfig::default(), "h", "h", t, max);
+        assert_eq!(short.chains, full.chains[..max].to_vec(), "max {max}");
+        assert_eq!(short.chains_total, full.chains_total);
+        assert_eq!(short.oldest, full.oldest);
+        assert_eq!(short.oldest_with_fix, full.oldest_with_fix);
+        assert_eq!(short.oldest_without_fix, full.oldest_without_fix);
+        assert_eq!(short.oldest_not_exposed, full.oldest_not_exposed);
+        assert_eq!(short.listeners, full.listeners);
+    }
+}
