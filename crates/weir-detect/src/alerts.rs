@@ -397,7 +397,7 @@ impl AlertStore {
         note: &str,
         at_unix_ns: u64,
     ) -> Result<(), AlertError> {
-        if !["true_positive", "false_positive", "benign"].contains(&resolution) {
+        if !RESOLUTIONS.contains(&resolution) {
             return Err(AlertError::Invalid(format!(
                 "resolution must be true_positive, false_positive or benign, not {resolution:?}"
             )));
@@ -413,19 +413,12 @@ impl AlertStore {
             .optional()?;
         match state.as_deref() {
             None => return Err(AlertError::Invalid(format!("no alert {alert_id}"))),
-            Some(resolved @ ("true_positive" | "false_positive" | "benign")) => {
+            Some(resolved) if RESOLUTIONS.contains(&resolved) => {
                 return Err(AlertError::Invalid(format!("alert {alert_id} is already {resolved}")))
             }
             Some(_) => {}
         }
-        tx.execute(
-            "UPDATE alerts SET state = ?2 WHERE id = ?1",
-            params![alert_id, resolution],
-        )?;
-        tx.execute(
-            "INSERT INTO transitions (alert_id, at_unix_ns, state, who, note) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![alert_id, at_unix_ns as i64, resolution, who, note],
-        )?;
+        set_state(&tx, alert_id, resolution, who, note, at_unix_ns)?;
         tx.commit()?;
         Ok(())
     }
@@ -556,17 +549,9 @@ impl AlertStore {
         at_unix_ns: u64,
     ) -> Result<(), AlertError> {
         let tx = self.conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE alerts SET state = ?2 WHERE id = ?1 AND state NOT IN ('true_positive', 'false_positive', 'benign')",
-            params![alert_id, state],
-        )?;
-        if n == 0 {
+        if !set_state(&tx, alert_id, state, who, note, at_unix_ns)? {
             return Err(AlertError::Invalid(format!("no unresolved alert {alert_id}")));
         }
-        tx.execute(
-            "INSERT INTO transitions (alert_id, at_unix_ns, state, who, note) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![alert_id, at_unix_ns as i64, state, who, note],
-        )?;
         tx.commit()?;
         Ok(())
     }
@@ -596,6 +581,33 @@ impl AlertStore {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The final states: an alert in one of them is resolved.
+const RESOLUTIONS: [&str; 3] = ["true_positive", "false_positive", "benign"];
+
+/// Moves an unresolved alert to `state` and records the transition; false
+/// when there is no unresolved alert `alert_id`.
+fn set_state(
+    tx: &rusqlite::Transaction<'_>,
+    alert_id: i64,
+    state: &str,
+    who: &str,
+    note: &str,
+    at_unix_ns: u64,
+) -> Result<bool, AlertError> {
+    let changed = tx.execute(
+        "UPDATE alerts SET state = ?2 WHERE id = ?1 AND state NOT IN (?3, ?4, ?5)",
+        params![alert_id, state, RESOLUTIONS[0], RESOLUTIONS[1], RESOLUTIONS[2]],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO transitions (alert_id, at_unix_ns, state, who, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![alert_id, at_unix_ns as i64, state, who, note],
+    )?;
+    Ok(true)
 }
 
 const ALERT_COLUMNS: &str = "id, rule_id, rule_title, level, mode, host_id, group_key, actor, summary, \
