@@ -2,6 +2,7 @@
 //! compute the fleet view, store today's point, and report threshold breaches once per episode (a breach
 //! is new when it was not open at the previous run; one that is gone is reported cleared).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use weir_vuln::VulnDb;
@@ -90,12 +91,15 @@ impl RiskMetrics {
         let all = breaches(&fleet, &self.cfg);
         let keys: Vec<(String, Option<String>)> = all.iter().map(|b| (b.metric.clone(), b.host_id.clone())).collect();
         let previous = self.store.open_breaches()?;
+        let was_open: HashSet<(&str, Option<&str>)> =
+            previous.iter().map(|(m, h)| (m.as_str(), h.as_deref())).collect();
         let new_breaches = all
             .iter()
-            .filter(|b| !previous.contains(&(b.metric.clone(), b.host_id.clone())))
+            .filter(|b| !was_open.contains(&(b.metric.as_str(), b.host_id.as_deref())))
             .cloned()
             .collect();
-        let cleared = previous.into_iter().filter(|k| !keys.contains(k)).collect();
+        let open_now: HashSet<&(String, Option<String>)> = keys.iter().collect();
+        let cleared = previous.iter().filter(|k| !open_now.contains(k)).cloned().collect();
         self.store.set_open_breaches(&keys, now_unix_ns)?;
         self.last_fleet = Some(fleet.clone());
         Ok(Tick {
