@@ -91,7 +91,7 @@ proptest! {
                 prop_oneof![Just("sshd".to_string()), "[a-z]{1,12}"],
                 proptest::collection::vec("[a-z-]{1,70}", 0..5),
             ),
-            0..90,
+            1..90,
         )
     ) {
         let docs: Vec<String> = rules_spec
