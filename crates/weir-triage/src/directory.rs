@@ -157,9 +157,4 @@ impl Directory {
         }
         uid.and_then(|uid| self.by_uid.get(&uid)).map(|&i| &self.people[i])
     }
-
-    /// The people on the security on-call rota.
-    pub fn oncall(&self) -> impl Iterator<Item = &Person> {
-        self.people.iter().filter(|p| p.oncall)
-    }
 }

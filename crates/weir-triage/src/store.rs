@@ -164,7 +164,6 @@ impl Row {
             person_id: self.person_id.clone(),
             summary: self.summary.clone(),
             reason,
-            priority: "high",
             at,
             answer,
         }
@@ -496,22 +495,6 @@ impl Triage {
             tracing::warn!(alert = e.alert_id, person = %e.person_id, reason = e.reason.as_str(), "triage: escalating");
         }
         Ok(escalations)
-    }
-
-    /// Allows a suppression of this alert's rule for its person, only after an
-    /// authenticated yes, once per alert, with the TTL capped at the configured maximum.
-    pub fn suppress_after_yes(
-        &mut self,
-        alert_id: i64,
-        ttl: Duration,
-        now: u64,
-    ) -> Result<SuppressionGrant, TriageError> {
-        let max = secs(self.config.suppression_max_ttl);
-        let tx = self.conn.transaction()?;
-        let row = find_by_alert(&tx, alert_id)?;
-        let grant = grant_suppression(&tx, &row, ttl, max, now)?;
-        tx.commit()?;
-        Ok(grant)
     }
 
     /// What happened to an alert's triage, oldest first.

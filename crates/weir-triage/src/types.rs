@@ -132,8 +132,6 @@ pub struct Escalation {
     pub person_id: String,
     pub summary: String,
     pub reason: EscalationReason,
-    /// Always `"high"`: escalations are never quiet.
-    pub priority: &'static str,
     pub at: u64,
     /// The answer that caused it (none when unanswered).
     pub answer: Option<AnswerSource>,

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::{alert, now, path_of, start};
-use weir_triage::{EscalationReason, TriageError};
+use weir_triage::EscalationReason;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -131,7 +131,6 @@ fn three_wrong_codes_escalate_at_high_priority() {
     let escalations = h.hooks.escalations.lock().unwrap().clone();
     assert_eq!(escalations.len(), 1);
     assert_eq!(escalations[0].reason, EscalationReason::FailedCodes);
-    assert_eq!(escalations[0].priority, "high");
     // Escalated by the answer, so `due` does not hand it out a second time.
     assert!(h.triage.lock().unwrap().due(now()).unwrap().is_empty());
     // And now even a valid code is refused.
@@ -149,7 +148,6 @@ fn no_escalates_at_high_priority() {
     assert_eq!(escalations.len(), 1);
     assert_eq!(escalations[0].alert_id, 7);
     assert_eq!(escalations[0].reason, EscalationReason::Denied);
-    assert_eq!(escalations[0].priority, "high");
     assert_eq!(escalations[0].answer.as_ref().unwrap().source, LOOPBACK);
     let triage = h.triage.lock().unwrap();
     assert_eq!(triage.state(7).unwrap(), "denied");
@@ -176,7 +174,6 @@ fn shortened_deadline_escalates_exactly_once() {
     let escalations = h.triage.lock().unwrap().due(now()).unwrap();
     assert_eq!(escalations.len(), 1);
     assert_eq!(escalations[0].reason, EscalationReason::Unanswered);
-    assert_eq!(escalations[0].priority, "high");
     assert!(h.triage.lock().unwrap().due(now() + 3600).unwrap().is_empty());
     assert_eq!(h.triage.lock().unwrap().state(3).unwrap(), "unanswered");
     assert!(h.hooks.confirmations.lock().unwrap().is_empty());
@@ -187,15 +184,28 @@ fn suppression_only_after_an_authenticated_yes_and_capped() {
     let h = start(|c| c.suppression_max_ttl = Duration::from_secs(86_400));
     let request = h.request(&alert(4, "high", vec![]));
     let path = path_of(&request);
-    let month = Duration::from_secs(30 * 86_400);
-    let refused = h.triage.lock().unwrap().suppress_after_yes(4, month, now());
-    assert!(matches!(refused, Err(TriageError::NotConfirmed { .. })), "{refused:?}");
-    // A yes with a wrong code does not open the door either.
-    h.answer(&path, "yes", Some(&h.wrong_code()));
-    let refused = h.triage.lock().unwrap().suppress_after_yes(4, month, now());
-    assert!(matches!(refused, Err(TriageError::NotConfirmed { .. })), "{refused:?}");
+    let suppressed_until = || {
+        let requests = h.triage.lock().unwrap().recent(10).unwrap();
+        requests.into_iter().find(|r| r.alert_id == 4).unwrap().suppressed_until
+    };
+    // A yes with a wrong or no code asking for a suppression creates none.
+    for code in [h.wrong_code(), String::new()] {
+        let nonce = h.nonce(&path);
+        let refused = h.post(
+            &path,
+            &[
+                ("nonce", &nonce),
+                ("answer", "yes"),
+                ("code", &code),
+                ("suppress_hours", "168"),
+            ],
+        );
+        assert!(!refused.body.contains("silenced until"), "{}", refused.body);
+        assert_eq!(suppressed_until(), None);
+    }
 
     // Authenticated yes asking for 7 days through the form: capped at 1 day.
+    let spare_nonce = h.nonce(&path);
     let nonce = h.nonce(&path);
     let code = h.code_at(now());
     let response = h.post(
@@ -220,34 +230,19 @@ fn suppression_only_after_an_authenticated_yes_and_capped() {
         "until {} now {t}",
         grant.until
     );
-    // Once per alert.
-    let again = h.triage.lock().unwrap().suppress_after_yes(4, month, now());
-    assert!(matches!(again, Err(TriageError::AlreadySuppressed(4))), "{again:?}");
-}
-
-#[test]
-fn suppress_after_yes_by_alert_id_caps_the_ttl() {
-    let h = start(|c| c.suppression_max_ttl = Duration::from_secs(7 * 86_400));
-    let request = h.request(&alert(5, "high", vec![]));
-    assert_eq!(h.answer(&path_of(&request), "yes", Some(&h.code_at(now()))).status, 200);
-    let t = now();
-    let grant = h
-        .triage
-        .lock()
-        .unwrap()
-        .suppress_after_yes(5, Duration::from_secs(90 * 86_400), t)
-        .unwrap();
-    assert_eq!(grant.until, t + 7 * 86_400);
-    let kinds: Vec<String> = h
-        .triage
-        .lock()
-        .unwrap()
-        .timeline(5)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(kinds, ["requested", "answered_yes", "suppressed"]);
+    assert_eq!(suppressed_until(), Some(grant.until));
+    // Once per alert: the link is spent, so a second suppression cannot be asked for.
+    let again = h.post(
+        &path,
+        &[
+            ("nonce", &spare_nonce),
+            ("answer", "yes"),
+            ("code", &h.code_at(now())),
+            ("suppress_hours", "1"),
+        ],
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(suppressed_until(), Some(grant.until));
 }
 
 #[test]
