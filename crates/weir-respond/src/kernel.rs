@@ -61,7 +61,8 @@ impl AddrKey {
 #[derive(Clone, Copy)]
 struct Settings {
     isolated: u32,
-    pad: u32,
+    /// Entries in the `blocked` map: the hooks skip it when 0.
+    blocks: u32,
 }
 // SAFETY: plain integers.
 unsafe impl Pod for Settings {}
@@ -128,6 +129,9 @@ pub struct Kernel {
     ebpf: Ebpf,
     /// needle_pairs entries the current set filled (zeroed on replacement).
     pairs_set: Vec<u32>,
+    /// What the `settings` map holds: isolation on, entries in `blocked`.
+    isolated: bool,
+    blocks: u32,
 }
 
 fn map_err(map: &str) -> impl Fn(aya::maps::MapError) -> RespondError + '_ {
@@ -201,6 +205,8 @@ impl Kernel {
         let mut kernel = Kernel {
             ebpf,
             pairs_set: Vec::new(),
+            isolated: false,
+            blocks: 0,
         };
         for name in protected_names {
             if name.is_empty() || name.len() >= KEY_LEN {
@@ -272,9 +278,15 @@ impl Kernel {
 
     /// Turns isolation on or off.
     pub fn set_isolated(&mut self, on: bool) -> Result<(), RespondError> {
+        self.write_settings(on, self.blocks)?;
+        self.isolated = on;
+        Ok(())
+    }
+
+    fn write_settings(&mut self, isolated: bool, blocks: u32) -> Result<(), RespondError> {
         let value = Settings {
-            isolated: on as u32,
-            pad: 0,
+            isolated: isolated as u32,
+            blocks,
         };
         self.array::<Settings>("settings")?
             .set(0, value, 0)
@@ -303,19 +315,36 @@ impl Kernel {
         counts.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(0)
     }
 
+    /// Blocks a destination. The block count in `settings` is raised
+    /// first, so the hooks look the new entry up as soon as it exists.
     pub fn block(&mut self, dest: &Destination) -> Result<(), RespondError> {
-        self.hash::<AddrKey, u64>("blocked")?
-            .insert(AddrKey::of(dest), 0, 0)
-            .map_err(map_err("blocked"))
+        let key = AddrKey::of(dest);
+        if self.hash::<AddrKey, u64>("blocked")?.get(&key, 0).is_ok() {
+            return Ok(());
+        }
+        self.write_settings(self.isolated, self.blocks + 1)?;
+        if let Err(e) = self.hash::<AddrKey, u64>("blocked")?.insert(key, 0, 0) {
+            let _ = self.write_settings(self.isolated, self.blocks);
+            return Err(map_err("blocked")(e));
+        }
+        self.blocks += 1;
+        Ok(())
     }
 
-    /// Removes a block; how many attempts it denied.
+    /// Removes a block; how many attempts it denied. The block count in
+    /// `settings` is lowered after the entry is gone.
     pub fn unblock(&mut self, dest: &Destination) -> Result<u64, RespondError> {
         let mut map = self.hash::<AddrKey, u64>("blocked")?;
         let key = AddrKey::of(dest);
         let hits = map.get(&key, 0).unwrap_or(0);
         match map.remove(&key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(hits),
+            Ok(()) => {
+                let blocks = self.blocks.saturating_sub(1);
+                self.write_settings(self.isolated, blocks)?;
+                self.blocks = blocks;
+                Ok(hits)
+            }
+            Err(aya::maps::MapError::KeyNotFound) => Ok(hits),
             Err(e) => Err(map_err("blocked")(e)),
         }
     }

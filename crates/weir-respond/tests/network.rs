@@ -141,6 +141,47 @@ fn block_one_destination_then_unblock() {
     assert_eq!(connect_from(&cg, b), Ok(()), "a dry run blocked {b}");
 }
 
+/// The hooks skip the block list when nothing is blocked and the allow list
+/// when not isolated: each lift must leave the rest in force.
+#[test]
+fn blocks_and_isolation_lift_independently() {
+    let (_a, a) = listener("127.0.0.1:0");
+    let (_b, b) = listener("127.0.0.1:0");
+    let (_outside, outside) = listener("127.0.0.1:0");
+    let (_collector, collector) = listener("127.0.0.1:0");
+    let cg = TestCgroup::new();
+    let r = start(&cg, vec![collector]);
+    let ok = |result: String| assert!(result.starts_with("ok:"), "{result}");
+
+    ok(r.execute(&command("block_destination", &a.to_string())).result);
+    ok(r.execute(&command("block_destination", &b.to_string())).result);
+    ok(r.execute(&command("unblock_destination", &a.to_string())).result);
+    assert_eq!(connect_from(&cg, a), Ok(()));
+    assert!(
+        refused(connect_from(&cg, b)),
+        "{b} stays blocked after {a} is unblocked"
+    );
+
+    ok(r.execute(&command("isolate_host", "")).result);
+    assert!(refused(connect_from(&cg, outside)));
+    assert!(refused(connect_from(&cg, b)));
+    assert_eq!(connect_from(&cg, collector), Ok(()));
+    ok(r.execute(&command("unisolate_host", "")).result);
+    assert_eq!(connect_from(&cg, outside), Ok(()));
+    assert!(
+        refused(connect_from(&cg, b)),
+        "{b} stays blocked after isolation is lifted"
+    );
+
+    let action = r.execute(&command("unblock_destination", &b.to_string()));
+    assert_eq!(
+        action.result,
+        format!("ok: unblocked {b}; 3 attempts denied while blocked")
+    );
+    assert_eq!(connect_from(&cg, b), Ok(()));
+    assert_eq!(connect_from(&cg, outside), Ok(()));
+}
+
 #[test]
 fn block_lifts_after_its_ttl_and_covers_ipv6_and_udp() {
     let (_a, a) = listener("[::1]:0");
