@@ -3,6 +3,7 @@
 //! is new when it was not open at the previous run; one that is gone is reported cleared).
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use weir_vuln::VulnDb;
@@ -33,8 +34,11 @@ pub struct RiskMetrics {
     cfg: RiskConfig,
     store: RiskStore,
     db: VulnDb,
-    /// (advisories, last import time) of the loaded database; `None` before the first load.
-    db_version: Option<(u64, Option<u64>)>,
+    /// The vulnerability database kept open to notice imports cheaply, with the (device, inode) of the file
+    /// it opened (a replaced file is opened anew); `None` until the file exists.
+    vulns: Option<(VulnStore, (u64, u64))>,
+    /// The `data_version` of `vulns` when `db` was loaded from it; `None` before the first load from it.
+    db_version: Option<i64>,
     last_fleet: Option<FleetRisk>,
 }
 
@@ -45,6 +49,7 @@ impl RiskMetrics {
             store: RiskStore::open_in(data_dir)?,
             db: VulnDb::new(cfg.policy),
             cfg,
+            vulns: None,
             db_version: None,
             last_fleet: None,
         })
@@ -62,15 +67,24 @@ impl RiskMetrics {
         &self.db
     }
 
-    /// Loads the vulnerability database when it exists and changed since the last load.
+    /// Loads the vulnerability database when it exists and changed since the last load. The check reads no
+    /// table: the file's identity and SQLite's `data_version` of a kept-open connection.
     pub fn reload_vulndb_if_changed(&mut self) -> Result<bool, RiskError> {
         let path = self.data_dir.join(VULNDB_FILE);
-        if !path.is_file() {
-            return Ok(false);
+        let file = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => (m.dev(), m.ino()),
+            _ => {
+                self.vulns = None;
+                return Ok(false);
+            }
+        };
+        if self.vulns.as_ref().is_none_or(|(_, opened)| *opened != file) {
+            self.vulns = Some((VulnStore::open(&path)?, file));
+            self.db_version = None;
         }
-        let vulns = VulnStore::open(&path)?;
-        let stats = vulns.stats()?;
-        let version = (stats.advisories, stats.last_import_unix_ns);
+        let (vulns, _) = self.vulns.as_ref().expect("opened above");
+        // Read before loading: an import committing during the load changes it again, so the next run reloads.
+        let version = vulns.data_version()?;
         if self.db_version == Some(version) {
             return Ok(false);
         }

@@ -167,6 +167,15 @@ impl VulnStore {
         &self.path
     }
 
+    /// SQLite's `data_version` of this connection: it changes when another connection (an import, in this
+    /// process or another) commits to the database, and costs no table read. Compare values from one kept-open
+    /// store; writes through this same connection do not change it.
+    pub fn data_version(&self) -> Result<i64, RiskError> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .db(&self.path)
+    }
+
     /// Imports every OSV document under `paths`: directories (recursively: `*.json`, and `*.zip` archives
     /// in osv-scanner's layout, one JSON per advisory), single JSON files and zip files. A bad record is
     /// reported (file, or `archive.zip!member`, and reason) and does not stop the import. A record replaces

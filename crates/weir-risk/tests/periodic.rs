@@ -94,3 +94,49 @@ fn breaches_are_raised_once_and_cleared_and_imports_are_picked_up() {
         .contains("weir_risk_fleet_oldest_exposed_vuln_max 200\n"));
     assert_eq!(metrics.store().series(1, now + 4).unwrap().len(), 1);
 }
+
+#[test]
+fn a_database_created_later_or_replaced_is_loaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let now = now_ns();
+    let cfg = RiskConfig::default();
+    let mut metrics = RiskMetrics::open(tmp.path(), cfg.clone()).unwrap();
+    let inv = inventory(
+        vec![package("crates.io", "web", "1.0.0")],
+        vec![listener("203.0.114.5", 443, &[0])],
+        HostAge::default(),
+    );
+    metrics.store().ingest("a", "web-a", now, &inv, now, &cfg).unwrap();
+    let t = metrics.tick(now).unwrap();
+    assert!(!t.vulndb_reloaded, "no database yet");
+    assert_eq!(t.fleet.oldest_exposed_vuln.max, 0);
+
+    let import = |id: &str, age_days: u64| {
+        let osv = tmp.path().join(format!("osv-{id}"));
+        std::fs::create_dir_all(&osv).unwrap();
+        std::fs::write(
+            osv.join(format!("{id}.json")),
+            osv_record(id, &rfc3339(now - age_days * NS_PER_DAY), "crates.io", "web", None),
+        )
+        .unwrap();
+        VulnStore::open_in(tmp.path())
+            .unwrap()
+            .import(&[&osv], &mut |_| {})
+            .unwrap();
+    };
+    import("FIRST-1", 50);
+    let t = metrics.tick(now + 1).unwrap();
+    assert!(t.vulndb_reloaded);
+    assert_eq!(t.fleet.oldest_exposed_vuln.max, 50);
+    assert!(!metrics.tick(now + 2).unwrap().vulndb_reloaded);
+
+    // The file is deleted and a new database written in its place: the new one is read, not the old file.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(tmp.path().join(format!("{}{suffix}", weir_risk::vulndb::VULNDB_FILE)));
+    }
+    import("SECOND-1", 20);
+    let t = metrics.tick(now + 3).unwrap();
+    assert!(t.vulndb_reloaded);
+    assert_eq!(t.fleet.oldest_exposed_vuln.max, 20);
+    assert!(!metrics.tick(now + 4).unwrap().vulndb_reloaded);
+}
