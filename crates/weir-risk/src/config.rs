@@ -271,15 +271,6 @@ impl RiskConfig {
         Ok((RiskConfig::default(), None))
     }
 
-    /// Whether an any-address listener on this host counts as Internet-facing.
-    pub fn any_address_public_for(&self, host_id: &str, host_name: &str) -> bool {
-        self.host_any_address_is_public
-            .get(host_id)
-            .or_else(|| self.host_any_address_is_public.get(host_name))
-            .copied()
-            .unwrap_or(self.any_address_is_public)
-    }
-
     /// Classifies a listener's bound address.
     pub fn reach(&self, address: &str) -> Reach {
         let Some(ip) = crate::cidr::parse_listener_address(address) else {

@@ -207,18 +207,6 @@ pub fn day_label(unix_ns: u64) -> String {
 }
 
 impl RiskStore {
-    /// Every host's risk at `now_unix_ns` (hosts without inventory are skipped). Holds every host's
-    /// chains at once: for a whole fleet use [`RiskStore::fleet`], which keeps only the summaries.
-    pub fn host_risks(&self, db: &VulnDb, cfg: &RiskConfig, now_unix_ns: u64) -> Result<Vec<HostRisk>, RiskError> {
-        let mut out = Vec::new();
-        for h in self.hosts()? {
-            if let Some(r) = self.host_risk(&h.host_id, db, cfg, now_unix_ns)? {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
     /// The fleet view at `now_unix_ns`. The summaries read only each host's oldest chains, so no chain
     /// list is written out.
     pub fn fleet(&self, db: &VulnDb, cfg: &RiskConfig, now_unix_ns: u64) -> Result<FleetRisk, RiskError> {
