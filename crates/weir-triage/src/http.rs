@@ -24,7 +24,7 @@ use crate::types::{Answer, Confirmation, Escalation, Outcome};
 const MAX_FORM_BYTES: usize = 4096;
 
 /// What the collector does with transitions (notify on-call, update alerts.db).
-/// Called after the answer is stored, outside the store lock.
+/// Called after the answer is stored, outside the store lock, on tokio's blocking pool.
 pub trait TriageHooks: Send + Sync {
     /// Send to the security on-call outputs at high priority.
     fn escalate(&self, escalation: &Escalation);
@@ -167,9 +167,26 @@ fn confirm_form(triage: &Triage, token: &str, notice: Option<&str>) -> Response 
     )
 }
 
+/// Runs a section that locks the store (SQLite blocks) on the blocking pool,
+/// off the async runtime; a section that panicked gets a 500 page.
+async fn off_runtime<T: Send + 'static>(
+    section: impl FnOnce() -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(section).await.unwrap_or_else(|error| {
+        tracing::error!(%error, "triage page failed");
+        Err(message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "This request could not be handled. Tell the security team.",
+            false,
+        ))
+    })
+}
+
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let triage = lock(&state.triage);
-    confirm_form(&triage, &token, None)
+    off_runtime(move || Ok(confirm_form(&lock(&state.triage), &token, None)))
+        .await
+        .unwrap_or_else(|page| page)
 }
 
 async fn submit(
@@ -221,28 +238,42 @@ async fn submit(
         user_agent,
     };
     let now = now();
-    let outcome = {
-        let mut triage = lock(&state.triage);
-        let nonce = form.nonce.unwrap_or_default();
-        if let Err(e) = triage.check_form_nonce(&token, &nonce, now) {
-            return error_page(&e);
-        }
-        match triage.answer(&token, &answer, now) {
-            Ok(Outcome::CodeRejected(rejected)) => {
-                let notice = format!(
-                    "That code was not accepted ({}). {} attempt(s) left before this goes to the security team.",
-                    rejected.reason.as_str(),
-                    rejected.remaining
-                );
-                return confirm_form(&triage, &token, Some(&notice));
+    let hooks = state.hooks.clone();
+    let outcome = off_runtime(move || {
+        let outcome = {
+            let mut triage = lock(&state.triage);
+            let nonce = form.nonce.unwrap_or_default();
+            triage
+                .check_form_nonce(&token, &nonce, now)
+                .map_err(|e| error_page(&e))?;
+            match triage.answer(&token, &answer, now) {
+                Ok(Outcome::CodeRejected(rejected)) => {
+                    let notice = format!(
+                        "That code was not accepted ({}). {} attempt(s) left before this goes to the security team.",
+                        rejected.reason.as_str(),
+                        rejected.remaining
+                    );
+                    return Err(confirm_form(&triage, &token, Some(&notice)));
+                }
+                Ok(outcome) => outcome,
+                Err(e) => return Err(error_page(&e)),
             }
-            Ok(outcome) => outcome,
-            Err(e) => return error_page(&e),
+        };
+        // Outside the store lock; the hooks may write to other stores too.
+        match &outcome {
+            Outcome::Confirmed(confirmation) => hooks.confirmed(confirmation),
+            Outcome::Escalated(escalation) => hooks.escalate(escalation),
+            Outcome::CodeRejected(_) => {}
         }
+        Ok(outcome)
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(page) => return page,
     };
     match outcome {
         Outcome::Confirmed(confirmation) => {
-            state.hooks.confirmed(&confirmation);
             let mut text = String::from("Thank you: your answer is recorded and the alert is closed as confirmed.");
             if let Some(grant) = &confirmation.suppression {
                 text.push_str(&format!(
@@ -256,7 +287,6 @@ async fn submit(
             message(StatusCode::OK, "Confirmed", &text, true)
         }
         Outcome::Escalated(escalation) => {
-            state.hooks.escalate(&escalation);
             let text = match escalation.reason {
                 crate::types::EscalationReason::Denied => {
                     "Thank you. The security team has been alerted at high priority and will contact you."
