@@ -96,10 +96,6 @@ impl Budget {
         false
     }
 
-    pub fn files_walked(&self) -> usize {
-        self.files_walked
-    }
-
     /// The error lines, with a final count of those that did not fit.
     pub fn into_errors(mut self) -> Vec<String> {
         if self.errors_dropped > 0 {
