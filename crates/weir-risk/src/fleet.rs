@@ -198,12 +198,9 @@ pub fn summary_of(h: &HostRisk) -> HostSummary {
     }
 }
 
-/// The UTC day label of a time.
+/// The UTC day label (`YYYY-MM-DD`) of a time: the date part of its RFC 3339 form.
 pub fn day_label(unix_ns: u64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp_nanos(unix_ns as i128).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let d = t.date();
-    format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+    weir_event::ecs::rfc3339_nanos(unix_ns)[..10].to_string()
 }
 
 impl RiskStore {
@@ -466,5 +463,25 @@ mod tests {
                 over_90: 1
             }
         );
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The label is the calendar date the time crate gives for the same instant, for any u64 time.
+        #[test]
+        fn day_label_is_the_utc_calendar_date(unix_ns in any::<u64>()) {
+            let d = time::OffsetDateTime::from_unix_timestamp_nanos(unix_ns as i128).unwrap().date();
+            prop_assert_eq!(day_label(unix_ns), format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()));
+        }
+    }
+
+    #[test]
+    fn day_label_at_day_edges() {
+        assert_eq!(day_label(0), "1970-01-01");
+        // 2024-02-29T23:59:59.999999999Z and one nanosecond later.
+        let leap_day_end = 1_709_251_199_999_999_999;
+        assert_eq!(day_label(leap_day_end), "2024-02-29");
+        assert_eq!(day_label(leap_day_end + 1), "2024-03-01");
     }
 }
