@@ -4,7 +4,6 @@
 //! the person asked (the recipient's address), never to the team list.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use base64::Engine as _;
 
@@ -174,11 +173,7 @@ pub fn render(settings: &EmailSettings, notification: &Notification, to: &[&str]
 }
 
 /// Sends one message.
-pub async fn deliver(
-    settings: &EmailSettings,
-    notification: &Notification,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
+pub async fn deliver(settings: &EmailSettings, notification: &Notification) -> Result<(), DeliveryError> {
     let to = recipients(settings, notification);
     if to.is_empty() {
         return Err(DeliveryError::Permanent("email: no recipient".into()));
@@ -190,12 +185,5 @@ pub async fn deliver(
         return Err(DeliveryError::Permanent(format!("email: {bad:?} is not an address")));
     }
     let message = render(settings, notification, &to);
-    let send = crate::smtp::send_mail(settings, &to, &message);
-    match tokio::time::timeout(timeout, send).await {
-        Ok(result) => result,
-        Err(_) => Err(DeliveryError::Transient(format!(
-            "smtp {}: timed out after {timeout:?}",
-            settings.server
-        ))),
-    }
+    crate::smtp::send_mail(settings, &to, &message).await
 }

@@ -1,6 +1,6 @@
 //! A small HTTP/1.1 POST client over hyper (plain http or https with rustls and
-//! Mozilla's roots), one request per connection, with a whole-request timeout
-//! and a bounded response body. Alert rates do not need pooling.
+//! Mozilla's roots), one request per connection, with a bounded response body
+//! (the caller bounds the time). Alert rates do not need pooling.
 
 use std::time::Duration;
 
@@ -112,31 +112,15 @@ pub struct HttpResponse {
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// POSTs `body` to `url` with the given extra headers; the whole exchange is bounded by `timeout`.
-/// Connection problems and timeouts are transient; the status is returned as is.
+/// POSTs `body` to `url` with the given extra headers (the caller bounds the time it may take).
+/// Connection problems are transient; the status is returned as is.
 pub async fn post(
     url: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
-    timeout: Duration,
     tls: &TlsClient,
 ) -> Result<HttpResponse, DeliveryError> {
     let target = HttpTarget::parse(url).map_err(DeliveryError::Permanent)?;
-    match tokio::time::timeout(timeout, post_to(&target, headers, body, tls)).await {
-        Ok(result) => result,
-        Err(_) => Err(DeliveryError::Transient(format!(
-            "{}:{}: no response within {timeout:?}",
-            target.host, target.port
-        ))),
-    }
-}
-
-async fn post_to(
-    target: &HttpTarget,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    tls: &TlsClient,
-) -> Result<HttpResponse, DeliveryError> {
     let stream = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|error| DeliveryError::Transient(format!("connect {}:{}: {error}", target.host, target.port)))?;

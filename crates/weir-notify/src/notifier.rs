@@ -43,22 +43,22 @@ pub fn output_wants(config: &OutputConfig, notification: &Notification) -> bool 
 
 /// One attempt at delivering through one output, bounded by the output's timeout.
 pub async fn deliver_once(config: &OutputConfig, notification: &Notification) -> Result<(), DeliveryError> {
-    let timeout = config.timeout;
-    match &config.settings {
-        OutputSettings::Webhook(settings) => crate::webhook::deliver(settings, notification, timeout).await,
-        OutputSettings::Slack(settings) => crate::slack::deliver(settings, notification, timeout).await,
-        OutputSettings::PagerDuty(settings) => crate::pagerduty::deliver(settings, notification, timeout).await,
-        OutputSettings::Syslog(settings) => crate::syslog::deliver(settings, notification, timeout).await,
-        OutputSettings::Email(settings) => crate::email::deliver(settings, notification, timeout).await,
-        OutputSettings::File(settings) => {
-            match tokio::time::timeout(timeout, crate::file::deliver(settings, notification)).await {
-                Ok(result) => result,
-                Err(_) => Err(DeliveryError::Transient(format!(
-                    "{}: write timed out",
-                    settings.path.display()
-                ))),
-            }
+    let attempt = async {
+        match &config.settings {
+            OutputSettings::Webhook(settings) => crate::webhook::deliver(settings, notification).await,
+            OutputSettings::Slack(settings) => crate::slack::deliver(settings, notification).await,
+            OutputSettings::PagerDuty(settings) => crate::pagerduty::deliver(settings, notification).await,
+            OutputSettings::Syslog(settings) => crate::syslog::deliver(settings, notification).await,
+            OutputSettings::Email(settings) => crate::email::deliver(settings, notification).await,
+            OutputSettings::File(settings) => crate::file::deliver(settings, notification).await,
         }
+    };
+    match tokio::time::timeout(config.timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(DeliveryError::Transient(format!(
+            "output {}: no response within {:?}",
+            config.name, config.timeout
+        ))),
     }
 }
 

@@ -2,8 +2,6 @@
 //! (dedup_key = rule + group key, so repeats join one incident) and `resolve`
 //! when the alert is resolved.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::config::PagerDutySettings;
@@ -73,15 +71,11 @@ pub fn event_body(routing_key: &str, notification: &Notification) -> Value {
 }
 
 /// Sends one event; PagerDuty answers 202 when it accepted it.
-pub async fn deliver(
-    settings: &PagerDutySettings,
-    notification: &Notification,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
+pub async fn deliver(settings: &PagerDutySettings, notification: &Notification) -> Result<(), DeliveryError> {
     let body = serde_json::to_vec(&event_body(&settings.routing_key, notification))
         .map_err(|error| DeliveryError::Permanent(format!("encoding event: {error}")))?;
     let headers = [("Content-Type", "application/json".to_string())];
-    let response = crate::http::post(&settings.events_url, &headers, body, timeout, &settings.tls_client).await?;
+    let response = crate::http::post(&settings.events_url, &headers, body, &settings.tls_client).await?;
     if (200..300).contains(&response.status) {
         Ok(())
     } else {

@@ -3,8 +3,6 @@
 //! buttons), and the receiving half: request signature verification and the
 //! interaction payload parser for the collector's interactions endpoint.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::config::{SlackSettings, SlackTarget};
@@ -212,23 +210,13 @@ fn is_transient_api_error(error: &str) -> bool {
 }
 
 /// Posts one message.
-pub async fn deliver(
-    settings: &SlackSettings,
-    notification: &Notification,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
+pub async fn deliver(settings: &SlackSettings, notification: &Notification) -> Result<(), DeliveryError> {
     let mut body = message(notification);
     match &settings.target {
         SlackTarget::IncomingWebhook { url } => {
             let headers = [("Content-Type", "application/json; charset=utf-8".to_string())];
-            let response = crate::http::post(
-                url,
-                &headers,
-                body.to_string().into_bytes(),
-                timeout,
-                &settings.tls_client,
-            )
-            .await?;
+            let response =
+                crate::http::post(url, &headers, body.to_string().into_bytes(), &settings.tls_client).await?;
             if (200..300).contains(&response.status) {
                 Ok(())
             } else {
@@ -250,14 +238,8 @@ pub async fn deliver(
                 ("Authorization", format!("Bearer {token}")),
             ];
             let url = format!("{api_base}/chat.postMessage");
-            let response = crate::http::post(
-                &url,
-                &headers,
-                body.to_string().into_bytes(),
-                timeout,
-                &settings.tls_client,
-            )
-            .await?;
+            let response =
+                crate::http::post(&url, &headers, body.to_string().into_bytes(), &settings.tls_client).await?;
             if !(200..300).contains(&response.status) {
                 return Err(DeliveryError::from_response("slack chat.postMessage", &response));
             }

@@ -2,8 +2,6 @@
 //! size: values and message are cut and `truncated="1"` is set) or over TCP
 //! with octet-counting framing (RFC 6587 3.4.1).
 
-use std::time::Duration;
-
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -154,52 +152,39 @@ pub fn local_hostname() -> String {
 }
 
 /// Sends one message.
-pub async fn deliver(
-    settings: &SyslogSettings,
-    notification: &Notification,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
+pub async fn deliver(settings: &SyslogSettings, notification: &Notification) -> Result<(), DeliveryError> {
     let hostname = local_hostname();
     let transient = |what: &str, error: std::io::Error| {
         DeliveryError::Transient(format!("syslog {} {what}: {error}", settings.address))
     };
-    let send = async {
-        match settings.protocol {
-            SyslogProtocol::Udp => {
-                let message = format_message(notification, settings.facility, &hostname, Some(settings.udp_max_bytes));
-                let target = tokio::net::lookup_host(&settings.address)
-                    .await
-                    .map_err(|e| transient("lookup", e))?
-                    .next()
-                    .ok_or_else(|| DeliveryError::Transient(format!("syslog {}: no address", settings.address)))?;
-                let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-                let socket = UdpSocket::bind(bind).await.map_err(|e| transient("bind", e))?;
-                socket
-                    .send_to(message.as_bytes(), target)
-                    .await
-                    .map_err(|e| transient("send", e))?;
-                Ok(())
-            }
-            SyslogProtocol::Tcp => {
-                let message = format_message(notification, settings.facility, &hostname, None);
-                let mut stream = TcpStream::connect(&settings.address)
-                    .await
-                    .map_err(|e| transient("connect", e))?;
-                let framed = format!("{} {message}", message.len());
-                stream
-                    .write_all(framed.as_bytes())
-                    .await
-                    .map_err(|e| transient("write", e))?;
-                stream.shutdown().await.map_err(|e| transient("close", e))?;
-                Ok(())
-            }
+    match settings.protocol {
+        SyslogProtocol::Udp => {
+            let message = format_message(notification, settings.facility, &hostname, Some(settings.udp_max_bytes));
+            let target = tokio::net::lookup_host(&settings.address)
+                .await
+                .map_err(|e| transient("lookup", e))?
+                .next()
+                .ok_or_else(|| DeliveryError::Transient(format!("syslog {}: no address", settings.address)))?;
+            let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let socket = UdpSocket::bind(bind).await.map_err(|e| transient("bind", e))?;
+            socket
+                .send_to(message.as_bytes(), target)
+                .await
+                .map_err(|e| transient("send", e))?;
+            Ok(())
         }
-    };
-    match tokio::time::timeout(timeout, send).await {
-        Ok(result) => result,
-        Err(_) => Err(DeliveryError::Transient(format!(
-            "syslog {}: timed out after {timeout:?}",
-            settings.address
-        ))),
+        SyslogProtocol::Tcp => {
+            let message = format_message(notification, settings.facility, &hostname, None);
+            let mut stream = TcpStream::connect(&settings.address)
+                .await
+                .map_err(|e| transient("connect", e))?;
+            let framed = format!("{} {message}", message.len());
+            stream
+                .write_all(framed.as_bytes())
+                .await
+                .map_err(|e| transient("write", e))?;
+            stream.shutdown().await.map_err(|e| transient("close", e))?;
+            Ok(())
+        }
     }
 }

@@ -1,19 +1,13 @@
 //! Generic webhook output: the notification as JSON, POSTed with an
 //! HMAC-SHA256 signature over `timestamp "." body` (see [`crate::signature`]).
 
-use std::time::Duration;
-
 use crate::config::WebhookSettings;
 use crate::error::DeliveryError;
 use crate::notification::Notification;
 use crate::signature::{sign_webhook, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER};
 
 /// Sends one notification; 2xx is success, the rest is classified by status.
-pub async fn deliver(
-    settings: &WebhookSettings,
-    notification: &Notification,
-    timeout: Duration,
-) -> Result<(), DeliveryError> {
+pub async fn deliver(settings: &WebhookSettings, notification: &Notification) -> Result<(), DeliveryError> {
     let body = serde_json::to_vec(notification)
         .map_err(|error| DeliveryError::Permanent(format!("encoding notification: {error}")))?;
     let mut headers = vec![("Content-Type", "application/json".to_string())];
@@ -25,7 +19,7 @@ pub async fn deliver(
             sign_webhook(secret.as_bytes(), timestamp, &body),
         ));
     }
-    let response = crate::http::post(&settings.url, &headers, body, timeout, &settings.tls_client).await?;
+    let response = crate::http::post(&settings.url, &headers, body, &settings.tls_client).await?;
     if (200..300).contains(&response.status) {
         Ok(())
     } else {
