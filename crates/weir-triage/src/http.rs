@@ -169,24 +169,20 @@ fn confirm_form(triage: &Triage, token: &str, notice: Option<&str>) -> Response 
 
 /// Runs a section that locks the store (SQLite blocks) on the blocking pool,
 /// off the async runtime; a section that panicked gets a 500 page.
-async fn off_runtime<T: Send + 'static>(
-    section: impl FnOnce() -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
+async fn off_runtime(section: impl FnOnce() -> Response + Send + 'static) -> Response {
     tokio::task::spawn_blocking(section).await.unwrap_or_else(|error| {
         tracing::error!(%error, "triage page failed");
-        Err(message(
+        message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "This request could not be handled. Tell the security team.",
             false,
-        ))
+        )
     })
 }
 
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    off_runtime(move || Ok(confirm_form(&lock(&state.triage), &token, None)))
-        .await
-        .unwrap_or_else(|page| page)
+    off_runtime(move || confirm_form(&lock(&state.triage), &token, None)).await
 }
 
 async fn submit(
@@ -239,13 +235,13 @@ async fn submit(
     };
     let now = now();
     let hooks = state.hooks.clone();
-    let outcome = off_runtime(move || {
+    off_runtime(move || {
         let outcome = {
             let mut triage = lock(&state.triage);
             let nonce = form.nonce.unwrap_or_default();
-            triage
-                .check_form_nonce(&token, &nonce, now)
-                .map_err(|e| error_page(&e))?;
+            if let Err(e) = triage.check_form_nonce(&token, &nonce, now) {
+                return error_page(&e);
+            }
             match triage.answer(&token, &answer, now) {
                 Ok(Outcome::CodeRejected(rejected)) => {
                     let notice = format!(
@@ -253,10 +249,10 @@ async fn submit(
                         rejected.reason.as_str(),
                         rejected.remaining
                     );
-                    return Err(confirm_form(&triage, &token, Some(&notice)));
+                    return confirm_form(&triage, &token, Some(&notice));
                 }
                 Ok(outcome) => outcome,
-                Err(e) => return Err(error_page(&e)),
+                Err(e) => return error_page(&e),
             }
         };
         // Outside the store lock; the hooks may write to other stores too.
@@ -265,13 +261,13 @@ async fn submit(
             Outcome::Escalated(escalation) => hooks.escalate(escalation),
             Outcome::CodeRejected(_) => {}
         }
-        Ok(outcome)
+        outcome_page(outcome)
     })
-    .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(page) => return page,
-    };
+    .await
+}
+
+/// The page that tells the person what their answer did.
+fn outcome_page(outcome: Outcome) -> Response {
     match outcome {
         Outcome::Confirmed(confirmation) => {
             let mut text = String::from("Thank you: your answer is recorded and the alert is closed as confirmed.");
