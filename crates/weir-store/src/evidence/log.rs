@@ -17,7 +17,7 @@ use super::checkpoint::{Checkpoint, LATEST_FILE};
 use super::error::EvidenceError;
 use super::frame::{self, Kind, SegmentHeader, FRAME_DIGEST_LEN, FRAME_HEADER_LEN, MAX_PAYLOAD, SEGMENT_HEADER_LEN};
 use super::host::{BatchHeader, HostState};
-use super::merkle::{self, Frontier, Hash};
+use super::merkle::{self, Frontier, Hash, SubtreeRoots};
 use super::record::Record;
 use super::scan;
 use super::Position;
@@ -101,6 +101,8 @@ pub struct EvidenceLog {
     file: File,
     file_len: u64,
     leaves: Vec<Hash>,
+    /// Cached subtree roots over `leaves`, for inclusion proofs.
+    subtrees: SubtreeRoots,
     offsets: Vec<u64>,
     frontier: Frontier,
     hosts: BTreeMap<String, HostState>,
@@ -170,6 +172,7 @@ impl EvidenceLog {
             file: File::open(dir).map_err(EvidenceError::io(dir))?,
             file_len: 0,
             leaves: Vec::new(),
+            subtrees: SubtreeRoots::default(),
             offsets: Vec::new(),
             frontier: Frontier::new(),
             hosts: BTreeMap::new(),
@@ -196,6 +199,7 @@ impl EvidenceLog {
             }
         }
         log.check_latest_file()?;
+        log.subtrees.extend(&log.leaves);
         Ok(log)
     }
 
@@ -554,6 +558,7 @@ impl EvidenceLog {
             self.offsets.push(p.offset);
             self.frontier.push(*d);
         }
+        self.subtrees.extend(&self.leaves);
         self.hosts.extend(hosts);
         if let Some(cp) = checkpoint {
             self.last_checkpoint_at = Instant::now();
@@ -681,7 +686,7 @@ impl EvidenceLog {
         Ok(InclusionProof {
             leaf,
             leaf_hash: tree[leaf as usize],
-            path: merkle::audit_path(leaf as usize, tree),
+            path: self.subtrees.audit_path(leaf as usize, tree),
             checkpoint,
         })
     }
