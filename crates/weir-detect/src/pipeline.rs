@@ -402,16 +402,7 @@ impl Worker<'_> {
                         Err(e) => (command, mode, "error", format!("error: {e}")),
                     }
                 }
-                Decision::Run { name, argv } => {
-                    let command = weir_event::Command {
-                        action: format!("command:{name}"),
-                        rule_id: meta.id.clone(),
-                        alert_id,
-                        policy_version: self.gate.policy_version().to_string(),
-                        command_id: format!("{}-run-{}", alert_id, now),
-                        target: name.clone(),
-                        ..Default::default()
-                    };
+                Decision::Run { command, argv } => {
                     run_collector_command(hooks.clone(), command.clone(), argv, m);
                     self.stats.actions_sent.fetch_add(1, Ordering::Relaxed);
                     (command, "respond", "sent", String::new())
@@ -630,7 +621,7 @@ impl Worker<'_> {
         let mut enforce = self.enforce.lock().unwrap();
         if enforce.version != version || enforce.payload != payload {
             for (rule, why) in &not_enforceable {
-                tracing::warn!(rule = %rule, "enforce mode: not a simple exec predicate ({why}); the collector still responds");
+                tracing::warn!(rule = %rule, "enforce mode: not in the enforcement set ({why}); the collector still responds");
             }
             *enforce = EnforceSet {
                 payload,

@@ -57,8 +57,9 @@ pub struct Budget {
     pub window: Duration,
 }
 
-/// Never targeted by any action, whatever the configuration says.
-pub const ALWAYS_PROTECTED: &[&str] = &["init", "systemd", "sshd", "kubelet", "containerd", "dockerd", "weir"];
+/// Never targeted by any action, whatever the configuration says (the same
+/// names the hosts refuse to enforce on).
+pub use weir_rules::exec_predicate::DEFAULT_PROTECTED_NAMES as ALWAYS_PROTECTED;
 
 impl Default for ResponseConfig {
     fn default() -> Self {
@@ -193,8 +194,8 @@ pub fn enforce_payload<'a>(rules: impl Iterator<Item = (&'a RuleMeta, RuleMode)>
 pub enum Decision {
     /// Send this command to the host.
     Send(Command),
-    /// Run a configured collector command.
-    Run { name: String, argv: Vec<String> },
+    /// Run a configured collector command (`command` records it).
+    Run { command: Command, argv: Vec<String> },
     /// Only recorded (shadow mode).
     WouldDo(Command),
     /// A guardrail refused it.
@@ -225,10 +226,6 @@ impl ResponseGate {
         }
     }
 
-    pub fn config(&self) -> &ResponseConfig {
-        &self.config
-    }
-
     pub fn policy_version(&self) -> &str {
         &self.policy
     }
@@ -253,13 +250,9 @@ impl ResponseGate {
                 match self.config.commands.get(name).cloned() {
                     Some(argv) if mode == RuleMode::Respond || mode == RuleMode::Enforce => {
                         let command = self.command(meta, action, name, alert_id);
-                        if let Some(d) = self.spend(meta, command, now_ns) {
-                            out.push(d);
-                            continue;
-                        }
-                        out.push(Decision::Run {
-                            name: name.to_string(),
-                            argv,
+                        out.push(match self.spend(meta, now_ns) {
+                            Some(budget) => Decision::Tripped { command, budget },
+                            None => Decision::Run { command, argv },
                         });
                     }
                     Some(_) => out.push(Decision::WouldDo(self.command(meta, action, name, alert_id))),
@@ -281,17 +274,17 @@ impl ResponseGate {
             }
             match mode {
                 RuleMode::Shadow | RuleMode::Alert => out.push(Decision::WouldDo(command)),
-                RuleMode::Respond | RuleMode::Enforce => match self.spend(meta, command.clone(), now_ns) {
-                    Some(d) => out.push(d),
-                    None => out.push(Decision::Send(command)),
-                },
+                RuleMode::Respond | RuleMode::Enforce => out.push(match self.spend(meta, now_ns) {
+                    Some(budget) => Decision::Tripped { command, budget },
+                    None => Decision::Send(command),
+                }),
             }
         }
         out
     }
 
-    /// Counts one action against the rule's budget; `Some(Tripped)` when spent.
-    fn spend(&mut self, meta: &RuleMeta, command: Command, now_ns: u64) -> Option<Decision> {
+    /// Counts one action against the rule's budget; the budget when it is spent.
+    fn spend(&mut self, meta: &RuleMeta, now_ns: u64) -> Option<Budget> {
         let budget = self.config.budgets.get(&meta.id).copied().unwrap_or(self.config.budget);
         let window = budget.window.as_nanos() as u64;
         let spent = self.spent.entry(meta.id.clone()).or_default();
@@ -300,7 +293,7 @@ impl ResponseGate {
         }
         if spent.len() >= budget.max_actions as usize {
             spent.clear();
-            return Some(Decision::Tripped { command, budget });
+            return Some(budget);
         }
         spent.push_back(now_ns);
         None
