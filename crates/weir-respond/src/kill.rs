@@ -43,7 +43,13 @@ fn check_entity(entity_id: &str) -> Result<(), Outcome> {
 }
 
 /// Finds the target and holds it by pidfd, checking identity and protection.
-fn resolve(host_id: &str, entity_id: &str, pid_hint: u32, protection: &Protection) -> Result<(Pidfd, Proc), Outcome> {
+fn resolve(
+    host_id: &str,
+    entity_id: &str,
+    pid_hint: u32,
+    protection: &Protection,
+    responder_chain: &[u32],
+) -> Result<(Pidfd, Proc), Outcome> {
     check_entity(entity_id)?;
     let pid = if pid_hint != 0 {
         pid_hint
@@ -54,7 +60,7 @@ fn resolve(host_id: &str, entity_id: &str, pid_hint: u32, protection: &Protectio
         }
     };
     let (fd, p) = procs::open_entity(host_id, pid, entity_id).map_err(Outcome::Refused)?;
-    if let Some(why) = protection.why(&p) {
+    if let Some(why) = protection.why(&p, responder_chain) {
         return Err(Outcome::Refused(why));
     }
     Ok((fd, p))
@@ -62,7 +68,7 @@ fn resolve(host_id: &str, entity_id: &str, pid_hint: u32, protection: &Protectio
 
 /// Kills the process that is `entity_id` (pid `pid_hint`, or 0 to look it up).
 pub fn kill_process(host_id: &str, entity_id: &str, pid_hint: u32, dry_run: bool, protection: &Protection) -> Outcome {
-    let (fd, p) = match resolve(host_id, entity_id, pid_hint, protection) {
+    let (fd, p) = match resolve(host_id, entity_id, pid_hint, protection, &procs::self_and_ancestors()) {
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
@@ -90,7 +96,9 @@ struct Member {
 /// first. Protected members and everything under them are left alone and
 /// reported.
 pub fn kill_tree(host_id: &str, entity_id: &str, pid_hint: u32, dry_run: bool, protection: &Protection) -> Outcome {
-    let (root_fd, root) = match resolve(host_id, entity_id, pid_hint, protection) {
+    // The responder's own chain, read once for the whole tree.
+    let responder_chain = procs::self_and_ancestors();
+    let (root_fd, root) = match resolve(host_id, entity_id, pid_hint, protection, &responder_chain) {
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
@@ -121,7 +129,7 @@ pub fn kill_tree(host_id: &str, entity_id: &str, pid_hint: u32, dry_run: bool, p
                 truncated = true;
                 break;
             }
-            if let Some(why) = protection.why(&p) {
+            if let Some(why) = protection.why(&p, &responder_chain) {
                 skipped.push(why);
                 skipped_pids.insert(p.pid);
                 continue;

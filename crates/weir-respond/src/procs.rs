@@ -87,14 +87,15 @@ impl Protection {
     }
 
     /// Why `p` is protected, or None when it may be acted on.
-    pub fn why(&self, p: &Proc) -> Option<String> {
+    /// `responder_chain`: `self_and_ancestors()`, read once per action.
+    pub fn why(&self, p: &Proc, responder_chain: &[u32]) -> Option<String> {
         if p.pid == 1 {
             return Some("pid 1 is protected".into());
         }
         if self.pids.contains(&p.pid) {
             return Some(format!("pid {} is on the protected list", p.pid));
         }
-        if self_and_ancestors().contains(&p.pid) {
+        if responder_chain.contains(&p.pid) {
             return Some(format!("pid {} is the responder or one of its ancestors", p.pid));
         }
         if self.names.contains(&p.comm) {
@@ -185,7 +186,7 @@ mod tests {
         assert_eq!(chain[0], std::process::id());
         assert!(chain.contains(&me.ppid));
         let prot = Protection::new(&[], &[]);
-        assert!(prot.why(&me).unwrap().contains("the responder"));
+        assert!(prot.why(&me, &chain).unwrap().contains("the responder"));
     }
 
     #[test]
