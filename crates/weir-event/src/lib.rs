@@ -13,6 +13,7 @@ mod pb {
 pub mod chain;
 pub mod ecs;
 pub mod entity;
+pub mod proc_stat;
 
 pub use pb::*;
 

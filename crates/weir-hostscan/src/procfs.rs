@@ -1,8 +1,5 @@
 //! Reads of /proc for the exposure scan: processes, their network namespace, start time, executable, cwd and
 //! the sockets behind their file descriptors. Every reader tolerates processes that exit mid-scan.
-//!
-//! The start-time parse repeats weir-sensor's few lines on purpose: the sensor embeds this crate, so this
-//! crate cannot depend on it.
 
 use std::path::{Path, PathBuf};
 
@@ -35,24 +32,11 @@ pub fn netns(proc_root: &Path, pid: u32) -> Option<u64> {
     bracketed_number(target.to_str()?, "net")
 }
 
-/// `starttime` (field 22, clock ticks since boot) of a /proc/PID/stat line; the comm may hold spaces and `)`.
-pub fn parse_starttime(stat: &str) -> Option<u64> {
-    let close = stat.rfind(')')?;
-    stat.get(close + 1..)?.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Nanoseconds per clock tick of `starttime`.
-pub fn ns_per_tick() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    1_000_000_000 / hz
-}
-
 /// Process start time in nanoseconds since boot, rounded to a tick exactly as the sensor computes it.
 pub fn start_time_ns(proc_root: &Path, pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    Some(parse_starttime(&stat)?.saturating_mul(ns_per_tick()))
+    let ticks = weir_event::proc_stat::parse_stat(&stat)?.starttime_ticks;
+    Some(ticks.saturating_mul(weir_event::proc_stat::ns_per_tick()))
 }
 
 /// Target of /proc/PID/exe (with the kernel's ` (deleted)` suffix kept: a replaced binary is worth seeing).
@@ -100,10 +84,6 @@ mod tests {
         assert!(netns(proc_root, me).is_some());
         assert_eq!(exe(proc_root, me).unwrap(), std::env::current_exe().unwrap());
         assert!(start_time_ns(proc_root, me).unwrap() > 0);
-        assert_eq!(
-            parse_starttime("1 (a) b) c) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 4242 0"),
-            Some(4242)
-        );
         assert_eq!(bracketed_number("socket:[123]", "socket"), Some(123));
         assert_eq!(bracketed_number("pipe:[123]", "socket"), None);
     }
@@ -121,8 +101,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn stat_lines_never_panic(line in ".{0,200}") {
-            let _ = parse_starttime(&line);
+        fn link_targets_never_panic(target in ".{0,64}") {
+            let _ = bracketed_number(&target, "socket");
         }
     }
 }

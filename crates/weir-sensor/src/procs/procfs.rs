@@ -3,13 +3,7 @@
 
 use std::path::PathBuf;
 
-/// Nanoseconds per clock tick of /proc/PID/stat's `starttime`.
-pub fn ns_per_tick() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
-    1_000_000_000 / hz
-}
+pub use weir_event::proc_stat::{ns_per_tick, parse_stat, Stat};
 
 /// Start time as /proc reports it: the kernel's start_boottime rounded down
 /// to a clock tick. Both the snapshot and the BPF path go through this, so
@@ -17,34 +11,6 @@ pub fn ns_per_tick() -> u64 {
 pub fn start_time_ticks_ns(start_boottime_ns: u64) -> u64 {
     let t = ns_per_tick();
     start_boottime_ns / t * t
-}
-
-/// Fields of /proc/PID/stat the sensor needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stat {
-    pub comm: String,
-    pub ppid: u32,
-    pub tty_nr: u32,
-    /// In clock ticks since boot.
-    pub starttime_ticks: u64,
-}
-
-/// Parses /proc/PID/stat; the comm may hold spaces and parentheses.
-pub fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    if close < open {
-        return None;
-    }
-    let comm = text[open + 1..close].to_string();
-    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    // rest[0] = state (field 3), ppid = field 4, tty_nr = 7, starttime = 22.
-    Some(Stat {
-        comm,
-        ppid: rest.get(1)?.parse().ok()?,
-        tty_nr: rest.get(4)?.parse::<i64>().ok()? as u32,
-        starttime_ticks: rest.get(19)?.parse().ok()?,
-    })
 }
 
 /// Real, effective ids from a /proc/PID/status `Uid:` or `Gid:` line.
@@ -114,13 +80,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn parses_stat_with_odd_comm() {
-        let s = "42 (a) b (c)) S 7 42 42 34816 42 4194560 1 0 0 0 3 4 0 0 20 0 1 0 123456 1 2";
-        let st = parse_stat(s).unwrap();
-        assert_eq!(st.comm, "a) b (c)");
-        assert_eq!(st.ppid, 7);
-        assert_eq!(st.tty_nr, 34816);
-        assert_eq!(st.starttime_ticks, 123456);
+    fn names_a_tty() {
         assert_eq!(tty_name(34816), "pts/0");
     }
 
@@ -147,7 +107,6 @@ mod tests {
     proptest! {
         #[test]
         fn parsers_never_panic(s in ".*", b in proptest::collection::vec(any::<u8>(), 0..300), n in 0usize..10) {
-            let _ = parse_stat(&s);
             let _ = parse_ids(&s, "Uid:");
             let _ = parse_ns_link(&s);
             let (args, cut) = split_args(&b, n);
