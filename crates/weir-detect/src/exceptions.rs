@@ -164,7 +164,11 @@ impl Exceptions {
     pub fn load(paths: &[PathBuf]) -> Result<Exceptions, ExceptionError> {
         let mut all = Exceptions::default();
         for path in paths {
-            for file in yaml_files(path)? {
+            let (files, unlisted) = weir_rules::yaml_files(path);
+            if let Some((dir, source)) = unlisted.into_iter().next() {
+                return Err(ExceptionError::Io { path: dir, source });
+            }
+            for file in files {
                 let text = std::fs::read_to_string(&file).map_err(|source| ExceptionError::Io {
                     path: file.clone(),
                     source,
@@ -182,7 +186,7 @@ impl Exceptions {
     pub fn signature(paths: &[PathBuf]) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
         let mut out = Vec::new();
         for path in paths {
-            for file in yaml_files(path).unwrap_or_default() {
+            for file in weir_rules::yaml_files(path).0 {
                 let meta = std::fs::metadata(&file).ok();
                 let len = meta.as_ref().map_or(0, |m| m.len());
                 out.push((file, len, meta.and_then(|m| m.modified().ok())));
@@ -255,27 +259,6 @@ impl Exceptions {
     }
 }
 
-fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, ExceptionError> {
-    let io = |source| ExceptionError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(io)? {
-        let p = entry.map_err(io)?.path();
-        if p.is_dir() {
-            out.extend(yaml_files(&p)?);
-        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +312,25 @@ exceptions:
         let typo = "exceptions:\n  - rule: r1\n    reason: r\n    author: a\n    wher: {a: b}\n";
         let e = Exceptions::parse(typo, Path::new("c.yml")).unwrap_err().to_string();
         assert!(e.contains("c.yml") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn loads_yaml_files_of_nested_directories_and_names_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("team").join("db");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("backup.yaml"), FILE).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
+        let loaded = Exceptions::load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert!(loaded.covering("r1", &ecs("/opt/backup/agent", "db-2")).is_some());
+        let signature = Exceptions::signature(&[dir.path().to_path_buf()]);
+        assert_eq!(signature.len(), 1);
+        assert_eq!(signature[0].0, nested.join("backup.yaml"));
+
+        let missing = dir.path().join("absent");
+        let e = Exceptions::load(&[missing.clone()]).unwrap_err().to_string();
+        assert!(e.contains(&missing.display().to_string()), "{e}");
     }
 
     proptest::proptest! {

@@ -78,28 +78,42 @@ pub struct RuleSet {
     pub(crate) classes: Vec<Logsource>,
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<RuleError>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => {
-                errors.push(RuleError::new(
-                    &path.display().to_string(),
-                    RuleErrorKind::Io(e.to_string()),
-                ));
-                return;
-            }
-        };
-        entries.sort();
-        for e in entries {
-            if e.is_dir() {
-                collect_files(&e, out, errors);
-            } else if matches!(e.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
-                out.push(e);
-            }
-        }
-    } else {
+/// Every `*.yml`/`*.yaml` file under `path` (walked recursively, in sorted
+/// order), or `path` itself when it is not a directory. Directories that
+/// cannot be listed are returned with their error, and the walk goes on.
+pub fn yaml_files(path: &Path) -> (Vec<PathBuf>, Vec<(PathBuf, std::io::Error)>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    walk_yaml_files(path, &mut files, &mut errors);
+    (files, errors)
+}
+
+fn walk_yaml_files(path: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<(PathBuf, std::io::Error)>) {
+    if !path.is_dir() {
         out.push(path.to_path_buf());
+        return;
+    }
+    let listing = match std::fs::read_dir(path) {
+        Ok(listing) => listing,
+        Err(e) => {
+            errors.push((path.to_path_buf(), e));
+            return;
+        }
+    };
+    let mut entries = Vec::new();
+    for entry in listing {
+        match entry {
+            Ok(entry) => entries.push(entry.path()),
+            Err(e) => errors.push((path.to_path_buf(), e)),
+        }
+    }
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            walk_yaml_files(&e, out, errors);
+        } else if matches!(e.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+            out.push(e);
+        }
     }
 }
 
@@ -114,7 +128,13 @@ impl RuleSet {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         for p in paths {
-            collect_files(p, &mut files, &mut errors);
+            let (found, unlisted) = yaml_files(p);
+            files.extend(found);
+            errors.extend(
+                unlisted
+                    .into_iter()
+                    .map(|(dir, e)| RuleError::new(&dir.display().to_string(), RuleErrorKind::Io(e.to_string()))),
+            );
         }
         let mut docs = Vec::new();
         for f in files {
