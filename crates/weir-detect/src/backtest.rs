@@ -5,9 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use serde_json::Value;
 use weir_event::Event;
 use weir_rules::{weir_fields, Correlator, Matcher, RuleIdx, RuleSet};
+
+use crate::alerts::RuleMatch;
+use crate::pipeline::{correlation_summary, rule_match};
 
 /// What one rule would have matched.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -56,37 +58,54 @@ impl<'r> Backtest<'r> {
         let fields = weir_fields(&ecs);
         self.matcher.matches(&fields, &mut self.hits);
         let correlated = self.correlator.observe(&self.hits, event.time_unix_ns, &fields);
-        let hits = self.hits.iter().copied().chain(correlated.iter().map(|c| c.rule));
-        for hit in hits.collect::<Vec<_>>() {
-            self.record(hit, event, &ecs);
+        // Host, actor and summary read as live detection reads them (no
+        // evidence leaf: nothing is recorded).
+        let rules = self.rules.rules();
+        let mut found: Vec<(RuleIdx, RuleMatch)> = self
+            .hits
+            .iter()
+            .map(|&hit| {
+                (
+                    hit,
+                    rule_match(&rules[hit.0 as usize], &event.host_id, 0, event, &ecs, &fields),
+                )
+            })
+            .collect();
+        for hit in &correlated {
+            let meta = &rules[hit.rule.0 as usize];
+            let mut m = rule_match(meta, &event.host_id, 0, event, &ecs, &fields);
+            m.summary = correlation_summary(meta, hit);
+            found.push((hit.rule, m));
+        }
+        for (hit, m) in found {
+            self.record(hit, event, m);
         }
     }
 
-    fn record(&mut self, hit: RuleIdx, event: &Event, ecs: &serde_json::Map<String, Value>) {
-        let meta = &self.rules.rules()[hit.0 as usize];
+    fn record(&mut self, hit: RuleIdx, event: &Event, found: RuleMatch) {
         let entry = self.results.entry(hit.0).or_insert_with(|| RuleBacktest {
-            rule_id: meta.id.clone(),
-            title: meta.title.clone(),
-            level: meta.level.clone(),
+            rule_id: found.rule_id,
+            title: found.rule_title,
+            level: found.level,
             first_unix_ns: event.time_unix_ns,
             ..Default::default()
         });
         entry.matches += 1;
         entry.first_unix_ns = entry.first_unix_ns.min(event.time_unix_ns);
         entry.last_unix_ns = entry.last_unix_ns.max(event.time_unix_ns);
-        entry.hosts.insert(event.host_id.clone());
-        let text = |key: &str| ecs.get(key).and_then(Value::as_str).map(str::to_string);
-        if let Some(actor) = text("user.login").or_else(|| text("user.name")) {
-            entry.actors.insert(actor);
-        }
         if entry.examples.len() < EXAMPLES {
-            let what = text("process.command_line")
-                .or_else(|| text("file.path"))
-                .unwrap_or_default();
             let when = weir_event::ecs::rfc3339_nanos(event.time_unix_ns);
-            entry
-                .examples
-                .push(format!("{} {} seq {}: {what}", &when[..19], event.host_id, event.seq));
+            entry.examples.push(format!(
+                "{} {} seq {}: {}",
+                &when[..19],
+                found.host_id,
+                event.seq,
+                found.summary
+            ));
+        }
+        entry.hosts.insert(found.host_id);
+        if !found.actor.is_empty() {
+            entry.actors.insert(found.actor);
         }
     }
 

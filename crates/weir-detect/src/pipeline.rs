@@ -692,7 +692,7 @@ fn correlation_group(hit: &CorrelationHit) -> String {
     hit.group.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join("|")
 }
 
-fn correlation_summary(meta: &RuleMeta, hit: &CorrelationHit) -> String {
+pub(crate) fn correlation_summary(meta: &RuleMeta, hit: &CorrelationHit) -> String {
     let kind = meta
         .correlation
         .as_ref()
@@ -703,7 +703,7 @@ fn correlation_summary(meta: &RuleMeta, hit: &CorrelationHit) -> String {
     format!("{kind} {} within {span_s:.1}s for {}", hit.value, group.join(" "))
 }
 
-fn rule_match(
+pub(crate) fn rule_match(
     meta: &RuleMeta,
     host_id: &str,
     leaf: u64,
