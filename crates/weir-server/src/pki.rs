@@ -41,7 +41,8 @@ pub fn private_dir(dir: &Path) -> Result<(), ServerError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
 }
 
-/// Writes a new file readable only by its owner; fails if it already exists.
+/// Writes a file readable only by its owner: a temporary file, synced, then
+/// renamed over `path`, so `path` never exists half-written.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
@@ -92,13 +93,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<Identity, ServerError> {
             format!("{}\n", random_token("weir-admin-")).as_bytes(),
         )?;
     }
-    let admin_token = read_string(&admin_token_path)?.trim().to_string();
-    if admin_token.len() < 32 {
-        return Err(ServerError::Corrupt {
-            path: admin_token_path,
-            detail: "admin token shorter than 32 characters".into(),
-        });
-    }
+    let admin_token = read_token(&admin_token_path, "admin token")?;
     Ok(Identity {
         ca_pem,
         server_cert_pem,
@@ -107,6 +102,19 @@ pub fn load_or_create(data_dir: &Path) -> Result<Identity, ServerError> {
         admin_token,
         admin_token_path,
     })
+}
+
+/// Reads a secret token file (`what` names it in errors): the trimmed text,
+/// refused as corrupt when shorter than 32 characters.
+pub(crate) fn read_token(path: &Path, what: &str) -> Result<String, ServerError> {
+    let token = read_string(path)?.trim().to_string();
+    if token.len() < 32 {
+        return Err(ServerError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("{what} shorter than 32 characters"),
+        });
+    }
+    Ok(token)
 }
 
 /// A random secret with a readable prefix: prefix + 64 hex characters.

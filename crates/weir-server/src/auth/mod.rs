@@ -92,6 +92,9 @@ pub enum AuthError {
     Hash(String),
     #[error("the collector is shutting down")]
     Stopped,
+    /// A data-directory file (directory, token file) could not be made or read.
+    #[error(transparent)]
+    Files(#[from] crate::ServerError),
 }
 
 impl From<AuthError> for crate::ServerError {
@@ -99,6 +102,7 @@ impl From<AuthError> for crate::ServerError {
         match error {
             AuthError::Db { path, source } => crate::ServerError::State { path, source },
             AuthError::Io { path, source } => crate::ServerError::Io { path, source },
+            AuthError::Files(error) => error,
             other => crate::ServerError::Corrupt {
                 path: PathBuf::from(AUTH_DB),
                 detail: other.to_string(),
@@ -166,21 +170,10 @@ impl AuthState {
     pub(crate) fn open(data_dir: &Path, admin_token: &str, config: AuthConfig) -> Result<AuthState, AuthError> {
         let db = AuthDb::open(&data_dir.join(AUTH_DB))?;
         let metrics_path = data_dir.join(METRICS_TOKEN_FILE);
-        let metrics_token_hash = match std::fs::read_to_string(&metrics_path) {
-            Ok(text) if text.trim().len() >= 32 => Some(Sha256::digest(text.trim().as_bytes()).into()),
-            Ok(_) => {
-                return Err(AuthError::Corrupt {
-                    path: metrics_path,
-                    detail: "metrics token shorter than 32 characters".into(),
-                })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(AuthError::Io {
-                    path: metrics_path,
-                    source,
-                })
-            }
+        let metrics_token_hash = match crate::pki::read_token(&metrics_path, "metrics token") {
+            Ok(token) => Some(Sha256::digest(token.as_bytes()).into()),
+            Err(crate::ServerError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
         };
         // Warm the dummy hash now rather than on the first unknown-user login.
         let _ = password::dummy_hash();
@@ -240,13 +233,7 @@ pub(crate) fn check_username(name: &str) -> Result<(), AuthError> {
 }
 
 fn open(data_dir: &Path) -> Result<AuthDb, AuthError> {
-    crate::pki::private_dir(data_dir).map_err(|e| match e {
-        crate::ServerError::Io { path, source } => AuthError::Io { path, source },
-        other => AuthError::Corrupt {
-            path: data_dir.to_path_buf(),
-            detail: other.to_string(),
-        },
-    })?;
+    crate::pki::private_dir(data_dir)?;
     AuthDb::open(&data_dir.join(AUTH_DB))
 }
 
@@ -327,11 +314,7 @@ pub fn read_audit(data_dir: &Path, limit: usize) -> Result<Vec<AuditRecord>, Aut
 pub fn create_metrics_token(data_dir: &Path) -> Result<String, AuthError> {
     let path = data_dir.join(METRICS_TOKEN_FILE);
     let token = crate::pki::random_token(METRICS_TOKEN_PREFIX);
-    let _ = std::fs::remove_file(&path);
-    crate::pki::write_private(&path, format!("{token}\n").as_bytes()).map_err(|e| AuthError::Corrupt {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
+    crate::pki::write_private(&path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 
@@ -392,5 +375,34 @@ mod tests {
         assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()));
         revoke_api_token(data, "ci").unwrap();
         assert!(matches!(revoke_api_token(data, "ci"), Err(AuthError::UnknownToken(_))));
+    }
+
+    #[test]
+    fn metrics_token_is_replaced_in_place_and_a_short_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        let path = data.join(METRICS_TOKEN_FILE);
+        let first = create_metrics_token(data).unwrap();
+        let second = create_metrics_token(data).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{second}\n"));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let admin = crate::pki::random_token("weir-admin-");
+        let state = AuthState::open(data, &admin, AuthConfig::default()).unwrap();
+        assert_eq!(state.metrics_token_hash, Some(Sha256::digest(second.as_bytes()).into()));
+
+        std::fs::write(&path, "weir_mt_short\n").unwrap();
+        let e = AuthState::open(data, &admin, AuthConfig::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains("metrics token shorter than 32 characters"),
+            "{e}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let state = AuthState::open(data, &admin, AuthConfig::default()).unwrap();
+        assert_eq!(state.metrics_token_hash, None);
     }
 }
