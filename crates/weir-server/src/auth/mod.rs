@@ -272,6 +272,25 @@ pub fn list_users(data_dir: &Path) -> Result<Vec<UserInfo>, AuthError> {
     open(data_dir)?.users()
 }
 
+/// File in the data directory holding the first console admin's password.
+pub const FIRST_ADMIN_PASSWORD_FILE: &str = "console-admin.password";
+
+/// On a data directory with no console user yet, creates the user `admin`
+/// with a random password written to DATA/console-admin.password (0600,
+/// written before the user is made, so the password is never lost) and
+/// returns that file's path; returns `None` when users exist already.
+pub fn ensure_first_admin(data_dir: &Path) -> Result<Option<PathBuf>, AuthError> {
+    if !list_users(data_dir)?.is_empty() {
+        return Ok(None);
+    }
+    // 24 hex characters: 96 random bits, short enough to type.
+    let password = crate::pki::random_token("")[..24].to_string();
+    let path = data_dir.join(FIRST_ADMIN_PASSWORD_FILE);
+    crate::pki::write_private(&path, format!("{password}\n").as_bytes())?;
+    add_user(data_dir, "admin", Role::Admin, &password)?;
+    Ok(Some(path))
+}
+
 /// Creates an API token named `name` with `role`, valid for `ttl` (`None`:
 /// until revoked). Returns the token (`weir_at_` + 64 hex): it is stored
 /// only as a hash, so this is the one time it is shown.
@@ -404,5 +423,26 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let state = AuthState::open(data, &admin, AuthConfig::default()).unwrap();
         assert_eq!(state.metrics_token_hash, None);
+    }
+
+    #[test]
+    fn first_admin_is_made_once_with_a_private_password_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let path = ensure_first_admin(&data)
+            .unwrap()
+            .expect("made on an empty data directory");
+        assert_eq!(path, data.join(FIRST_ADMIN_PASSWORD_FILE));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let password = std::fs::read_to_string(&path).unwrap().trim().to_string();
+        assert!(password.len() >= MIN_PASSWORD_LEN, "{password}");
+        let (role, stored, disabled) = open(&data).unwrap().user_secret("admin").unwrap().unwrap();
+        assert_eq!((role, disabled), (Role::Admin, false));
+        assert!(password::verify_password(&password, &stored));
+        // Later starts leave the user and the file alone.
+        assert_eq!(ensure_first_admin(&data).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), password);
+        assert_eq!(list_users(&data).unwrap().len(), 1);
     }
 }

@@ -105,35 +105,16 @@ async fn up(args: Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// On a data directory with no console user yet, creates `admin` with a
-/// random password kept in DATA/console-admin.password (0600), so the console
-/// can be used at once; says where to sign in either way.
+/// How to sign in to the console: on a data directory with no console user
+/// yet, `admin` is made with a password in DATA/console-admin.password.
 fn first_console_user(data: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    if !weir_server::auth::list_users(data)?.is_empty() {
-        return Ok("with your console account (`weir accounts list`)".into());
-    }
-    let mut bytes = [0u8; 15];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let password: String = bytes
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect();
-    let path = data.join("console-admin.password");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)?
-        .write_all(format!("{password}\n").as_bytes())?;
-    weir_server::auth::add_user(data, "admin", weir_server::auth::Role::Admin, &password)?;
-    Ok(format!(
-        "user admin, password in {} (change it: weir accounts passwd admin)",
-        path.display()
-    ))
+    Ok(match weir_server::auth::ensure_first_admin(data)? {
+        Some(path) => format!(
+            "user admin, password in {} (change it: weir accounts passwd admin)",
+            path.display()
+        ),
+        None => "with your console account (`weir accounts list`)".into(),
+    })
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
