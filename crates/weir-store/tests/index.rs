@@ -363,7 +363,7 @@ fn scan_since_visits_history_oldest_first_from_the_given_time() {
     let dir = tempfile::tempdir().unwrap();
     let (index, events) = filled(dir.path());
     let mut times = Vec::new();
-    let all = index.scan_since(0, |_, e| times.push(e.time_unix_ns)).unwrap();
+    let all = index.scan_since(0, |e| times.push(e.time_unix_ns)).unwrap();
     assert_eq!(all, 90);
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
     let cut = {
@@ -375,7 +375,7 @@ fn scan_since_visits_history_oldest_first_from_the_given_time() {
     let mut seen = 0;
     assert_eq!(
         index
-            .scan_since(cut, |_, e| {
+            .scan_since(cut, |e| {
                 assert!(e.time_unix_ns >= cut);
                 seen += 1;
             })

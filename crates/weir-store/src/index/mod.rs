@@ -388,22 +388,22 @@ impl EventIndex {
     /// Calls `f` with every event stored at or after `since_unix_ns`, oldest
     /// first, one row in memory at a time (backtests over stored history).
     /// Returns how many events were visited.
-    pub fn scan_since(&self, since_unix_ns: u64, mut f: impl FnMut(u64 /* leaf */, &Event)) -> Result<u64, IndexError> {
+    pub fn scan_since(&self, since_unix_ns: u64, mut f: impl FnMut(&Event)) -> Result<u64, IndexError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT host_id, seq, leaf, raw FROM events WHERE time_ns >= ? ORDER BY time_ns, id")
+            .prepare_cached("SELECT host_id, seq, raw FROM events WHERE time_ns >= ? ORDER BY time_ns, id")
             .map_err(sql(&self.path))?;
         let mut rows = stmt.query([time_key(since_unix_ns)]).map_err(sql(&self.path))?;
         let mut visited = 0;
         while let Some(row) = rows.next().map_err(sql(&self.path))? {
-            let raw: Vec<u8> = row.get(3).map_err(sql(&self.path))?;
+            let raw: Vec<u8> = row.get(2).map_err(sql(&self.path))?;
             let event = Event::decode(raw.as_slice()).map_err(|e| IndexError::BadRow {
                 path: self.path.clone(),
                 host: row.get(0).unwrap_or_default(),
                 seq: row.get::<_, i64>(1).unwrap_or_default() as u64,
                 detail: format!("raw event does not decode: {e}"),
             })?;
-            f(row.get::<_, i64>(2).map_err(sql(&self.path))? as u64, &event);
+            f(&event);
             visited += 1;
         }
         Ok(visited)

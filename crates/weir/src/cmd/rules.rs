@@ -144,7 +144,7 @@ fn backtest(paths: &[PathBuf], data: PathBuf, since: &str, json: bool) -> anyhow
     let total = index.count()?;
     let progress = std::io::stderr().is_terminal();
     let mut bt = weir_detect::Backtest::new(&set);
-    index.scan_since(since_ns, |_, event| {
+    index.scan_since(since_ns, |event| {
         bt.observe(event);
         if progress && bt.events() % 20_000 == 0 {
             eprint!("\r{} of at most {total} events", bt.events());
