@@ -1,5 +1,5 @@
-//! Sensor overhead: throughput of exec, open/close (unwatched and watched)
-//! and loopback TCP connect loops with no monitoring, with empty programs on
+//! Sensor overhead: throughput of exec, open/close (unwatched, watched, and
+//! an unwatched dotfile under a dot directory) and loopback TCP connect loops with no monitoring, with empty programs on
 //! the sensor's attach points (the floor any tracepoint-based sensor pays on
 //! this kernel), with the Weir sensor (events drained and discarded) and with
 //! auditd carrying equivalent rules.
@@ -27,7 +27,9 @@ use weir_sensor::{Sensor, SensorConfig};
 
 const WATCHED: &str = "/etc/weir-bench-watched";
 const UNWATCHED: &str = "/tmp/weir-bench-unwatched";
-const WORKLOADS: [&str; 4] = ["exec", "open-unwatched", "open-watched", "connect"];
+const DOT_DIR: &str = "/tmp/.weir-bench-dot";
+const DOTFILE: &str = "/tmp/.weir-bench-dot/.f";
+const WORKLOADS: [&str; 5] = ["exec", "open-unwatched", "open-watched", "open-dotfile", "connect"];
 const MODES: [&str; 4] = ["baseline", "hooks", "weir", "auditd"];
 
 fn main() {
@@ -51,6 +53,7 @@ fn main() {
         eprintln!("auditd/auditctl not found: the auditd column is skipped (apt-get install auditd)");
     }
     std::fs::write(WATCHED, b"").expect("creating the watched file under /etc (run as root)");
+    std::fs::create_dir_all(DOT_DIR).expect("creating the dot directory under /tmp");
     let mut results: std::collections::HashMap<(&str, &str), Vec<f64>> = Default::default();
     let mut weir = WeirStats::default();
     for round in 0..rounds {
@@ -78,6 +81,8 @@ fn main() {
     }
     let _ = std::fs::remove_file(WATCHED);
     let _ = std::fs::remove_file(UNWATCHED);
+    let _ = std::fs::remove_file(DOTFILE);
+    let _ = std::fs::remove_dir(DOT_DIR);
 
     println!("sensor overhead: median ops/s over {rounds} interleaved rounds of {run_ms} ms, ratio vs baseline");
     println!(
@@ -144,8 +149,12 @@ fn worker(workload: &str, ms: u64) {
                 ops += 1;
             }
         }
-        "open-unwatched" | "open-watched" => {
-            let path = if workload == "open-watched" { WATCHED } else { UNWATCHED };
+        "open-unwatched" | "open-watched" | "open-dotfile" => {
+            let path = match workload {
+                "open-watched" => WATCHED,
+                "open-dotfile" => DOTFILE,
+                _ => UNWATCHED,
+            };
             let p = std::ffi::CString::new(path).unwrap();
             while start.elapsed() < deadline {
                 for _ in 0..100 {

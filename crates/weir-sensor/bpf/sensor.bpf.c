@@ -520,30 +520,38 @@ static __always_inline int first2_hit(const char *data)
 }
 
 #define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-#define HAS_ZERO(v) (((v) - ONES) & ~(v) & HIGHS)
+#define LOWS 0x7f7f7f7f7f7f7f7fULL
 
-// 1 when the absolute name may hold "/." or "//" (a ".", ".." or empty
-// segment), so must be normalised before the prefix test. Word at a time, on
-// overlapping words so pairs across word edges are seen; may say 1 wrongly
-// (bytes after the NUL), never 0 wrongly for names shorter than 252 bytes.
+// 0x80 in each byte of `v` that is zero, nothing elsewhere (exact: no borrow
+// runs into the next byte).
+static __always_inline u64 zero_bytes(u64 v)
+{
+	return ~(((v & LOWS) + LOWS) | v | LOWS);
+}
+
+// 1 when the absolute name may hold something normalising changes: "//", or
+// a "." or ".." segment ("/." or "/.." followed by '/' or the end). Plain
+// dotfile names ("/.cache", "/..x") are left alone. Word at a time on
+// overlapping words, 5 bytes apart, so each start position sees its 4 bytes
+// in one word; may say 1 wrongly (bytes after the NUL), never 0 wrongly for
+// names shorter than 253 bytes.
 static __always_inline int needs_norm(const char *data, long n)
 {
 	if (n > 252)
 		return 1;
 #pragma unroll
-	for (int i = 0; i < 36; i++) {
-		if (i * 7 >= n)
+	for (int i = 0; i < 50; i++) {
+		if (i * 5 >= n)
 			break;
-		u64 x = *(const u64 *)(data + i * 7);
-		u64 slash = x ^ (0x2fULL * ONES);
-		u64 next = x >> 8;
-		u64 dot = next ^ (0x2eULL * ONES);
-		u64 sl2 = next ^ (0x2fULL * ONES);
-		// only the 7 pairs inside this word: the top byte has no successor here
-		u64 a = (slash | dot) | (0xffULL << 56);
-		u64 b = (slash | sl2) | (0xffULL << 56);
-		if (HAS_ZERO(a) | HAS_ZERO(b))
+		// little endian: byte j of the name is bits 8j..8j+7 of x
+		u64 x = *(const u64 *)(data + i * 5);
+		u64 slash = zero_bytes(x ^ (0x2fULL * ONES));
+		u64 dot = zero_bytes(x ^ (0x2eULL * ONES));
+		u64 end = slash | zero_bytes(x);
+		u64 two_slashes = slash & (slash >> 8);
+		u64 dot_seg = slash & (dot >> 8) & (end >> 16);
+		u64 dotdot_seg = slash & (dot >> 8) & (dot >> 16) & (end >> 24);
+		if (two_slashes | dot_seg | dotdot_seg)
 			return 1;
 	}
 	return 0;
@@ -751,7 +759,8 @@ static __noinline long resolve_slow(char *data, s32 dfd, u32 n, u32 *flags)
 // checked again on the opened file at exit, see open_exit); a name of 252
 // bytes or more that needs normalising, a directory deeper than PATH_DEPTH
 // or a joined path longer than FPATH - 1 is reported unresolved; absolute
-// names holding "/." (dotfiles too) take the slow path.
+// names holding "//", "/./" or "/../" (or ending "/." or "/..") take the
+// slow path.
 static __always_inline int read_watched(struct path_key *k, s32 dfd, const char *upath, u32 *len, u32 *flags)
 {
 	long n = bpf_probe_read_user_str(k->data, sizeof(k->data), upath);

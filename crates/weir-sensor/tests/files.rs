@@ -186,3 +186,61 @@ fn long_and_deep_paths_are_reported_flagged_and_counted() {
         .unwrap_or_else(|| panic!("no truncation count in {:?}", last.detail));
     assert!(counted >= 2, "{counted} truncated paths counted");
 }
+
+#[test]
+fn dotfile_names_are_reported_exactly_and_dot_segments_still_normalised() {
+    // The watched directory is itself a dot directory, so every name below
+    // it holds "/." without any "." or ".." segment.
+    let watched = tempfile::Builder::new().prefix(".weir-watched-").tempdir().unwrap();
+    let w = std::fs::canonicalize(watched.path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir(format!("{w}/.sub")).unwrap();
+    let h = Harness::start(config(&[&format!("{w}/")]));
+
+    let dotfile = format!("{w}/.sub/.dotfile");
+    let (p1, r1) = helper("open-flags", &[&dotfile, "101"]);
+    assert!(!r1.starts_with('-'), "creating the dotfile failed: {r1}");
+    let e = h.wait_for("write-open of a dotfile", |e| {
+        pid_of(e) == p1 && file_of(e).is_some_and(|f| f.path == dotfile.as_bytes())
+    });
+    assert!(!file_of(&e).unwrap().truncated);
+    // Unlinks are judged on the name alone (no check of an opened file).
+    let (p2, r2) = helper("unlink", &[&dotfile]);
+    assert!(!r2.starts_with('-'), "unlinking the dotfile failed: {r2}");
+    h.wait_for("unlink of a dotfile", |e| {
+        pid_of(e) == p2 && file_of(e).is_some_and(|f| f.op == FileOp::Unlink as i32 && f.path == dotfile.as_bytes())
+    });
+    let dotdots = format!("{w}/..x");
+    std::fs::write(&dotdots, b"").unwrap();
+    let (p3, _) = helper("unlink", &[&dotdots]);
+    h.wait_for("unlink of a name starting with two dots", |e| {
+        pid_of(e) == p3 && file_of(e).is_some_and(|f| f.path == dotdots.as_bytes())
+    });
+
+    // "." and ".." segments and "//" next to dot names are still normalised.
+    let target = format!("{w}/.gone");
+    for (i, name) in [
+        format!("{w}/./.sub/../.gone"),
+        format!("{w}/.sub//..//.gone"),
+        format!("/tmp/../{}/.gone", w.trim_start_matches('/')),
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(&target, b"").unwrap();
+        let (p, r) = helper("unlink", &[name]);
+        assert!(!r.starts_with('-'), "unlinking {name} failed: {r}");
+        let e = h.wait_for(&format!("unlink {i} through {name}"), |e| {
+            pid_of(e) == p && file_of(e).is_some_and(|f| f.op == FileOp::Unlink as i32)
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&file_of(&e).unwrap().path),
+            target,
+            "from {name}"
+        );
+    }
+    h.finish();
+}
