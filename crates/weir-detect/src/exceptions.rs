@@ -329,7 +329,9 @@ exceptions:
         assert_eq!(signature[0].0, nested.join("backup.yaml"));
 
         let missing = dir.path().join("absent");
-        let e = Exceptions::load(&[missing.clone()]).unwrap_err().to_string();
+        let e = Exceptions::load(std::slice::from_ref(&missing))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&missing.display().to_string()), "{e}");
     }
 
