@@ -678,24 +678,36 @@ static long norm_step(u64 i, struct nctx *c)
 	return 0;
 }
 
+// The file open on descriptor `fd` of the current task, or NULL. Typed
+// (BTF) loads down to the descriptor array: no helper call until the slot.
+static __always_inline struct file *file_of_fd(long fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
+		return NULL;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd < 0 || (u64)fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0)
+		return NULL;
+	return f;
+}
+
 // The directory `dfd` names for the current task: cwd for AT_FDCWD, else the
 // file open on that descriptor.
 static __always_inline int dir_of(s32 dfd, struct dentry **d, struct vfsmount **vm)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	if (dfd == AT_FDCWD_) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 		*d = BPF_CORE_READ(t, fs, pwd.dentry);
 		*vm = BPF_CORE_READ(t, fs, pwd.mnt);
 		return *d && *vm;
 	}
-	if (dfd < 0)
-		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || (u32)dfd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[dfd]) < 0 || !f)
+	struct file *f = file_of_fd(dfd);
+	if (!f)
 		return 0;
 	*d = BPF_CORE_READ(f, f_path.dentry);
 	*vm = BPF_CORE_READ(f, f_path.mnt);
@@ -1057,24 +1069,6 @@ static __always_inline int open_common(struct trace_event_raw_sys_enter *ctx, s3
 	if (!write_intent(flags))
 		return 0;
 	return one_path(ctx, open_op(flags), dfd, upath, (u32)flags, mode, 0, 0);
-}
-
-// The file open on descriptor `fd` of the current task, or NULL. Typed
-// (BTF) loads down to the descriptor array: no helper call until the slot.
-static __always_inline struct file *file_of_fd(long fd)
-{
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct files_struct *files = t->files;
-	if (!files)
-		return NULL;
-	struct fdtable *fdt = files->fdt;
-	if (!fdt || fd < 0 || (u64)fd >= fdt->max_fds)
-		return NULL;
-	struct file **fds = fdt->fd;
-	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0)
-		return NULL;
-	return f;
 }
 
 // Walk from an opened file up to the root, keeping only the entry just
@@ -1477,13 +1471,8 @@ static __always_inline u32 cur_tid(void)
 // The socket behind descriptor `fd` of the current task, or NULL.
 static __always_inline struct sock *sock_of_fd(u64 fd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f)
+	struct file *f = file_of_fd(fd);
+	if (!f)
 		return NULL;
 	u16 mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT_) != S_IFSOCK_)
