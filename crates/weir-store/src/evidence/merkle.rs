@@ -120,7 +120,7 @@ impl SubtreeRoots {
 
     /// MTH of `leaves[start..start + len]`, from the cache where it holds it.
     fn root_of(&self, leaves: &[Hash], start: usize, len: usize) -> Hash {
-        if len.is_power_of_two() && len >= 1 << BLOCK_BITS && start % len == 0 {
+        if len.is_power_of_two() && len >= 1 << BLOCK_BITS && start.is_multiple_of(len) {
             let h = (len.trailing_zeros() - BLOCK_BITS) as usize;
             if let Some(node) = self.levels.get(h).and_then(|l| l.get(start / len)) {
                 return *node;
