@@ -128,8 +128,7 @@ struct file_rec {
 	u32 path2_len;
 	// 0 on success, else -errno; known once the syscall returned.
 	s32 result;
-	// Syscall the record was started by, checked at its exit.
-	u32 syscall;
+	// (4 bytes of padding: agg_total is 8-aligned, at offset 120.)
 	// Occurrences of this record's aggregation key so far (0: not
 	// aggregated), and the key's path hash.
 	u64 agg_total;
@@ -936,7 +935,6 @@ static __always_inline struct file_rec *file_start(u32 op)
 	r->path_len = 0;
 	r->path2_len = 0;
 	r->result = 0;
-	r->syscall = 0;
 	r->agg_total = 0;
 	r->agg_hash = 0;
 	r->path2.data[0] = 0;
@@ -962,7 +960,6 @@ static __always_inline void file_send(struct file_rec *r)
 static __always_inline void file_stash(struct file_rec *r, u32 flags, u32 syscall)
 {
 	r->h.flags = flags;
-	r->syscall = syscall;
 	int folded = aggregate(r);
 	struct file_pending *p =
 		bpf_task_storage_get(&file_pending, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
