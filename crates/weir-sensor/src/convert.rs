@@ -29,15 +29,22 @@ pub struct Converter {
 
 const CACHE_MAX: usize = 4096;
 
+/// A clock's current time (CLOCK_REALTIME, CLOCK_BOOTTIME...), in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we pass.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
 /// Wall clock minus boot clock, in nanoseconds.
 pub fn boot_offset_ns() -> i128 {
-    let now = |clock| {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime writes into the timespec we pass.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
-    };
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME)
+}
+
+/// CLOCK_BOOTTIME now, in ns: the kernel's clock for event and window times.
+pub fn boot_now_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME) as u64
 }
 
 /// The kernel's tty name ("pts3", "tty1") as ps and /proc show it ("pts/3").

@@ -63,7 +63,7 @@ pub struct RepeatTracker {
     entries: HashMap<AggKey, Tracked>,
     capacity: usize,
     /// Keys not tracked because the table was full (their later repeats
-    /// travel on their next event only).
+    /// travel on their next event only); reported in the health detail.
     pub untracked: u64,
 }
 
@@ -164,14 +164,6 @@ impl RepeatTracker {
         });
         out
     }
-}
-
-/// CLOCK_BOOTTIME now, in ns: the clock of the kernel's window starts.
-pub fn boot_now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: the timespec lives on the stack for the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

@@ -15,12 +15,12 @@ use tokio::sync::mpsc;
 use weir_event::event::Body as EvBody;
 use weir_event::{health, Event, Health, Loss};
 
-use crate::convert::Converter;
+use crate::convert::{self, Converter};
 use crate::fallback;
 use crate::probe::loader::{self, Loaded};
 use crate::probe::record::{self, K_MAX};
 use crate::procs::ProcTable;
-use crate::repeats::{self, AggKey, KernelCount, RepeatTracker};
+use crate::repeats::{AggKey, KernelCount, RepeatTracker};
 use crate::{SensorConfig, SensorError};
 
 /// A running sensor. `stop()` (or drop) detaches the programs after a last
@@ -361,7 +361,7 @@ impl Drain {
         let agg = &l.file_agg;
         let events = self
             .repeats
-            .flush(repeats::boot_now_ns(), window, Converter::now_ns(), |k| {
+            .flush(convert::boot_now_ns(), window, Converter::now_ns(), |k| {
                 agg.get(&k.to_bytes(), 0).ok().map(|v| KernelCount {
                     window_start_ns: v[0],
                     total: v[1],
@@ -456,6 +456,7 @@ impl Drain {
                     "file records without their exit",
                     loader::file_stat(&l.file_stats, loader::FS_STALE),
                 ),
+                ("file repeat keys not tracked (table full)", self.repeats.untracked),
             ];
             for (what, n) in counts.iter().filter(|(_, n)| *n > 0) {
                 if !detail.is_empty() {
